@@ -1,0 +1,292 @@
+/*
+ * chm_internal.h - the shared data structures of libchm and the contracts
+ * between its files.  The design is explained once, in chm_map.c's top
+ * comment; this header states the layout and the invariants every file
+ * relies on.
+ *
+ * Atomics are C11 <stdatomic.h> with an explicit memory order at every
+ * access (not ck_pr: its inline assembly is invisible to ThreadSanitizer).
+ * Epochs are ck_epoch.
+ */
+#ifndef CHM_INTERNAL_H
+#define CHM_INTERNAL_H
+
+#include <ck_epoch.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chm.h"
+
+#define CHM_CACHELINE 64
+
+/* Java's constants (ConcurrentHashMap.java), with a 64-bit sizeCtl. */
+#define CHM_DEFAULT_CAPACITY 16
+#define CHM_MAX_CAPACITY ((size_t)1 << 40) /* bins */
+#define CHM_TREEIFY_THRESHOLD 8    /* list length that asks for a tree */
+#define CHM_UNTREEIFY_THRESHOLD 6  /* tree size at or below which it's a list */
+#define CHM_MIN_TREEIFY_CAPACITY 64 /* smaller tables grow instead */
+#define CHM_MIN_TRANSFER_STRIDE 16
+#define CHM_RESIZE_STAMP_BITS 16
+#define CHM_RESIZE_STAMP_SHIFT (64 - CHM_RESIZE_STAMP_BITS)
+#define CHM_MAX_RESIZERS ((1 << (CHM_RESIZE_STAMP_BITS - 1)) - 1)
+
+/* What a node is.  Java encodes this in negative hash values (MOVED,
+ * TREEBIN, RESERVED); a separate field keeps our 64-bit hashes whole. */
+enum chm_kind {
+    CHM_K_NODE = 0,  /* an entry in a list bin */
+    CHM_K_TREENODE,  /* an entry in a tree bin (struct chm_treenode) */
+    CHM_K_FWD,       /* forwarding node: this bin moved (struct chm_table.fwd) */
+    CHM_K_TREEBIN,   /* head of a tree bin (struct chm_treebin) */
+    CHM_K_RESERVED,  /* placeholder while compute runs on an empty bin */
+};
+
+/*
+ * The bin lock: a 3-state futex mutex (0 free, 1 locked, 2 locked with
+ * waiters).  Four bytes in every node, because any node can become the head
+ * of a bin and Java locks the head.  Waiters sleep in the kernel, so a
+ * preempted holder (or a slow compute callback) costs no spinning CPU.
+ */
+typedef struct chm_lock {
+    _Atomic uint32_t state;
+} chm_lock_t;
+
+void chm_lock_acquire(chm_lock_t *l);
+void chm_lock_release(chm_lock_t *l);
+
+/*
+ * A node.  hash, key and kind are written once before the node is published
+ * (by a release store or a store under the bin lock) and never change.
+ * val and next change only under the bin lock and are read lock-free, so they
+ * are atomics: writers store with release, readers load with acquire.
+ */
+typedef struct chm_node {
+    uint64_t hash;
+    uintptr_t key;
+    _Atomic uintptr_t val;
+    _Atomic(struct chm_node *) next;
+    chm_lock_t lock;          /* used when this node heads a bin */
+    uint8_t kind;             /* enum chm_kind */
+    ck_epoch_entry_t epoch;   /* for retirement */
+} chm_node_t;
+
+/* A tree bin entry.  `node` comes first (kind CHM_K_TREENODE); node.next is
+ * the bin's list order, which readers walk lock-free while a writer holds the
+ * tree.  The tree links are read only while holding a READER share of the
+ * bin's lock_state and written only while holding WRITER, so they are plain
+ * fields ordered by lock_state's acquire/release.  `prev` is used only by
+ * writers under the bin lock. */
+typedef struct chm_treenode {
+    chm_node_t node;
+    struct chm_treenode *parent, *left, *right, *prev;
+    bool red;
+} chm_treenode_t;
+
+/* lock_state bits, as Java's TreeBin */
+#define CHM_TREE_WRITER 1 /* a writer holds the tree */
+#define CHM_TREE_WAITER 2 /* a writer waits for readers to leave */
+#define CHM_TREE_READER 4 /* increment per reader */
+
+/* Head of a tree bin (kind CHM_K_TREEBIN).  The bin lock is node.lock. */
+typedef struct chm_treebin {
+    chm_node_t node;
+    chm_treenode_t *root;                /* under lock_state (see above) */
+    _Atomic(chm_treenode_t *) first;     /* list head, lock-free readable */
+    _Atomic int32_t lock_state;
+    size_t count;                        /* entries; under the bin lock */
+} chm_treebin_t;
+
+/*
+ * A table.  `fwd` is the one forwarding node every moved bin of this table
+ * points at (Java allocates one per transferring thread; one embedded node
+ * needs no allocation and dies with the table).  fwd_target is written by
+ * the thread that starts the resize before it publishes m->next_table
+ * (release) and read by threads that saw the forwarding node (acquire on the
+ * bin load).
+ */
+typedef struct chm_table {
+    size_t n;                           /* bins, a power of two */
+    struct chm_table *fwd_target;       /* the table bins moved to */
+    ck_epoch_entry_t epoch;
+    chm_node_t fwd;                     /* kind CHM_K_FWD */
+    _Atomic(chm_node_t *) bins[];
+} chm_table_t;
+
+static inline chm_table_t *chm_fwd_table(const chm_node_t *fwd)
+{
+    const chm_table_t *t = (const chm_table_t *)((const char *)fwd -
+                                                 offsetof(chm_table_t, fwd));
+    return t->fwd_target;
+}
+
+/* One striped counter cell, alone on its cache line. */
+typedef struct chm_cell {
+    _Atomic int64_t v;
+    char pad[CHM_CACHELINE - sizeof(int64_t)];
+} chm_cell_t;
+
+#define CHM_THREAD_MAGIC 0x63686d74u /* "chmt" */
+
+/*
+ * A thread's handle.  rec comes first and is cache-line aligned (ck's record
+ * is).  Counters written only by the owner are atomics stored with relaxed
+ * order so chm_stats() may read them from another thread without a race.
+ */
+struct chm_thread {
+    ck_epoch_record_t rec;
+    chm_t *map;
+    uint32_t magic;
+    unsigned depth;            /* pin nesting */
+    unsigned cell;             /* counter cell index */
+    unsigned since_poll;       /* retirements since the last poll */
+    bool joined;
+    struct chm_thread *all_next; /* every handle ever made (m->threads) */
+    _Atomic uint64_t retired, reclaimed, bins_transferred, bins_helped;
+};
+
+struct chm {
+    /* read-mostly: */
+    chm_type type;
+    uint64_t seed;
+    unsigned ncells;           /* a power of two */
+    chm_cell_t *cells;
+    char pad0[CHM_CACHELINE];
+    /* written on resize: */
+    _Atomic(chm_table_t *) table;
+    _Atomic(chm_table_t *) next_table;
+    _Atomic int64_t size_ctl;
+    _Atomic int64_t transfer_index;
+    char pad1[CHM_CACHELINE];
+    ck_epoch_t epoch;
+    pthread_mutex_t threads_lock;  /* join/leave/stats only */
+    struct chm_thread *threads;
+    unsigned joined;
+    _Atomic uint64_t resizes, treeifications, untreeifications;
+    _Atomic int64_t tree_bins;
+    _Atomic uint64_t reclaimed_at_free;  /* reclaimed by chm_free */
+};
+
+/* ---- hashing and key comparison (chm_hash.c) -------------------------- */
+uint64_t chm_hash_key(const chm_t *m, uintptr_t key);
+
+static inline bool chm_key_eq(const chm_t *m, uintptr_t a, uintptr_t b)
+{
+    return a == b || (m->type.eq != NULL && m->type.eq(a, b));
+}
+
+/* ---- allocation (chm_alloc.c) ----------------------------------------- */
+/* All of libchm's allocations go through these.  Built with
+ * -DCHM_FAULT_INJECTION, chm_test_fail_allocs(after, count) makes the
+ * allocations after the next `after` ones fail, `count` of them. */
+void *chm_alloc(size_t size);
+void *chm_alloc_aligned(size_t align, size_t size);
+void chm_dealloc(void *p);
+#ifdef CHM_FAULT_INJECTION
+void chm_test_fail_allocs(long after, long count);
+long chm_test_allocs_failed(void);
+#endif
+
+/* ---- epochs (chm_epoch.c) --------------------------------------------- */
+/* Hand an object to the epoch: fn(e) runs after a grace period, in some
+ * thread of this map.  The caller must have made the object unreachable
+ * from the map's roots before calling (see each SAFETY comment). */
+void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
+/* The map whose garbage the calling thread is dispatching right now (the
+ * callbacks of chm_retire run only inside libchm's own dispatch calls). */
+chm_t *chm_dispatching_map(void);
+/* Count one object freed by a callback. */
+void chm_note_reclaimed(void);
+
+/* Retire helpers for nodes (chm_node.c): */
+chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
+                         chm_node_t *next);
+/* Free now: only for nodes never published, or at chm_free. */
+void chm_node_free_now(chm_t *m, chm_node_t *n, bool with_contents);
+/* A removed entry: frees node, key and value after a grace period. */
+void chm_retire_entry(chm_thread_t *t, chm_node_t *n);
+/* A node whose key/value moved to a copy: frees only the node. */
+void chm_retire_shell(chm_thread_t *t, chm_node_t *n);
+/* A replaced value (no-op when the map has no val_free).  Needs a small
+ * allocation, made by chm_value_retirer_new() before the value is swapped
+ * so that ENOMEM can still leave the map unchanged. */
+typedef struct chm_value_retirer chm_value_retirer_t;
+int chm_value_retirer_new(chm_t *m, chm_value_retirer_t **out);
+void chm_value_retire(chm_thread_t *t, chm_value_retirer_t *r, uintptr_t val);
+void chm_value_retirer_drop(chm_value_retirer_t *r);
+
+/* ---- striped counter (chm_counter.c) ---------------------------------- */
+void chm_counter_add(chm_thread_t *t, int64_t delta);
+int64_t chm_counter_sum(chm_t *m);
+
+/* ---- tables and resize (chm_transfer.c) ------------------------------- */
+chm_table_t *chm_table_new(size_t n);
+void chm_table_free_now(chm_table_t *t);
+chm_table_t *chm_init_table(chm_t *m);           /* NULL on ENOMEM */
+/* After an insert: count it, and start or help a resize when the count
+ * passed sizeCtl.  check < 0: a removal (never resizes); check is the
+ * bin's length before the insert (Java's binCount). */
+void chm_add_count(chm_thread_t *t, int64_t delta, long check);
+/* Help the resize that moved `tab`'s bin; returns the table to retry in. */
+chm_table_t *chm_help_transfer(chm_thread_t *t, chm_table_t *tab,
+                               chm_node_t *fwd);
+/* Grow so `size` entries fit (Java's tryPresize).  CHM_OK or CHM_ENOMEM. */
+int chm_try_presize(chm_thread_t *t, size_t size);
+/* A list bin reached TREEIFY_THRESHOLD: grow small tables, else make the
+ * bin a tree.  Called without locks held. */
+void chm_treeify_bin(chm_thread_t *t, chm_table_t *tab, size_t index);
+
+static inline size_t chm_bin_index(uint64_t h, size_t n)
+{
+    return (size_t)h & (n - 1);
+}
+
+/* ---- tree bins (chm_tree.c) ------------------------------------------- */
+/* Lock-free lookup in a tree bin: never blocks (walks the list while a
+ * writer holds the tree).  The caller is pinned. */
+chm_node_t *chm_tree_find(const chm_t *m, chm_treebin_t *b, uint64_t h,
+                          uintptr_t key);
+/* A new tree bin holding copies of the entries of the list `first`
+ * (plain nodes or tree nodes, linked by next); keys and values are shared
+ * with the originals, which the caller retires as shells.  NULL on ENOMEM
+ * (nothing allocated). */
+chm_treebin_t *chm_tree_build(const chm_t *m, chm_node_t *first);
+/* With the bin lock held: the node holding key, or a new node holding
+ * (key, val) inserted into the tree (*inserted = true).  NULL on ENOMEM. */
+chm_node_t *chm_tree_put(const chm_t *m, chm_treebin_t *b, uint64_t h,
+                         uintptr_t key, uintptr_t val, bool *inserted);
+/* With the bin lock held: unlink p (found by chm_tree_find) from list and
+ * tree.  The caller retires p. */
+void chm_tree_remove(chm_treebin_t *b, chm_treenode_t *p);
+/* Plain-list copies of the tree's entries (for untreeify); NULL on ENOMEM
+ * or for an empty tree: check b->count. */
+chm_node_t *chm_tree_to_list(const chm_treebin_t *b);
+/* Transfer of a tree bin to a table of 2n bins (bin lock held): the entries
+ * with (hash & n) == 0 go to *lo, the others to *hi.  Each side is NULL (no
+ * entries), a plain list of copies (<= UNTREEIFY_THRESHOLD entries), a new
+ * tree bin of copies, or b itself when every entry goes to that side (then
+ * the other side is NULL and b is not retired).  CHM_OK or CHM_ENOMEM
+ * (nothing allocated).  The caller retires b as a shell unless reused. */
+int chm_tree_split(const chm_t *m, chm_treebin_t *b, size_t n,
+                   chm_node_t **lo, chm_node_t **hi);
+/* Free a tree bin and its tree nodes; with_contents also frees their keys
+ * and values (chm_free, clear).  Only when no thread can reach it. */
+void chm_tree_free_now(chm_t *m, chm_treebin_t *b, bool with_contents);
+/* Retire a whole tree bin whose entries were copied elsewhere. */
+void chm_tree_retire_shell(chm_thread_t *t, chm_treebin_t *b);
+
+/* ---- misuse checks ----------------------------------------------------- */
+#ifdef NDEBUG
+#define CHM_CHECK(cond, what) ((void)0)
+#else
+void chm_misuse(const char *what, const char *func);
+#define CHM_CHECK(cond, what) \
+    do { if (!(cond)) chm_misuse((what), __func__); } while (0)
+#endif
+
+/* Compute recursion guard (chm_map.c): true if the calling OS thread is
+ * inside a compute callback on map m. */
+bool chm_in_compute(const chm_t *m);
+
+#endif /* CHM_INTERNAL_H */
