@@ -169,8 +169,9 @@ size_t chm_size(chm_t *m);
 int chm_reserve(chm_thread_t *t, size_t n);
 
 /* Remove every entry (bin by bin: concurrent inserts may survive, as in
- * Java).  Entries are retired through the epoch. */
-void chm_clear(chm_thread_t *t);
+ * Java).  Entries are retired through the epoch.  CHM_OK, or CHM_EBUSY from
+ * inside a compute callback on this map. */
+int chm_clear(chm_thread_t *t);
 
 /* Weakly consistent traversal, as Java's Traverser: safe during concurrent
  * updates and resizes; every key present and not updated for the whole

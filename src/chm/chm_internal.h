@@ -162,7 +162,9 @@ struct chm {
     ck_epoch_t epoch;
     pthread_mutex_t threads_lock;  /* join/leave/stats only */
     struct chm_thread *threads;
-    unsigned joined;
+    unsigned joined;           /* handles joined now */
+    unsigned joined_ever;      /* joins so far: assigns counter cells */
+    _Atomic size_t table_n;    /* bins of the current table, for stats */
     _Atomic uint64_t resizes, treeifications, untreeifications;
     _Atomic int64_t tree_bins;
     _Atomic uint64_t reclaimed_at_free;  /* reclaimed by chm_free */
@@ -198,6 +200,9 @@ void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
 chm_t *chm_dispatching_map(void);
 /* Count one object freed by a callback. */
 void chm_note_reclaimed(void);
+/* chm_free only: run every pending callback; free all thread records. */
+void chm_epoch_reclaim_all(chm_t *m);
+void chm_epoch_free_threads(chm_t *m);
 
 /* Retire helpers for nodes (chm_node.c): */
 chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
@@ -223,7 +228,8 @@ int64_t chm_counter_sum(chm_t *m);
 /* ---- tables and resize (chm_transfer.c) ------------------------------- */
 chm_table_t *chm_table_new(size_t n);
 void chm_table_free_now(chm_table_t *t);
-chm_table_t *chm_init_table(chm_t *m);           /* NULL on ENOMEM */
+/* Retire a table that is no longer m->table (after a resize). */
+void chm_table_retire(chm_thread_t *t, chm_table_t *tab);
 /* After an insert: count it, and start or help a resize when the count
  * passed sizeCtl.  check < 0: a removal (never resizes); check is the
  * bin's length before the insert (Java's binCount). */
