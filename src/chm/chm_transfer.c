@@ -1,0 +1,498 @@
+/*
+ * chm_transfer.c - tables, resizing and treeification.
+ *
+ * Resizing follows Java's ConcurrentHashMap (see chm_map.c's overview):
+ *
+ *   size_ctl >= 0   the element count at which the next resize starts
+ *                   (0.75 n for a table of n bins);
+ *   size_ctl <  0   a resize of the table of n bins is in flight: its high
+ *                   16 bits hold the resize stamp of n (unique per n, with the
+ *                   sign bit set) and the low bits 1 + the number of threads
+ *                   transferring.
+ *
+ * The thread that moves size_ctl from a threshold to stamp+2 allocates the
+ * next table, sets transfer_index = n and publishes next_table.  Any thread
+ * (the starter, an inserter that sees the count above the threshold, or a
+ * writer that meets a forwarding node) joins by incrementing size_ctl, then
+ * claims strides of bins by decrementing transfer_index (high to low) and
+ * moves each bin under that bin's lock: the entries split into a "lo" list
+ * (hash & n == 0, stays at i) and a "hi" list (moves to i + n).  The longest
+ * tail of the list whose entries all go the same way (lastRun) is reused as
+ * it is; the entries before it are copied, and the originals retired as
+ * shells once the old bin holds the forwarding node.  An empty bin gets the
+ * forwarding node by CAS.  A thread leaves by decrementing size_ctl; the
+ * last one to leave rescans every bin (finishing), then installs the new
+ * table and the new threshold, and retires the old table.
+ *
+ * Why readers are safe: a bin's forwarding node is installed only after both
+ * halves are complete in the next table, and entries present before the
+ * move stay reachable from the old bin until then (copies are made before,
+ * originals are retired after).  A reader standing on an old node keeps
+ * walking old nodes: their next pointers are never changed by a transfer.
+ *
+ * Ordering: size_ctl, transfer_index, table and next_table are the resize
+ * protocol's control variables; Java reasons about them as volatiles in one
+ * total order, and so do we: seq_cst on all of them in this file (they are
+ * touched once per stride or per resize, so the cost does not matter).  The
+ * hot-path loads of m->table elsewhere are acquire: they only need the
+ * table's contents initialised, which the seq_cst store of table publishes.
+ *
+ * Out of memory: a resize that cannot allocate its table does not start
+ * (size_ctl goes back to the threshold; the insert that triggered it still
+ * succeeded).  Once started, a resize must finish - its bins may already be
+ * split across two tables - so copying that fails to allocate waits and
+ * retries.
+ */
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chm_internal.h"
+
+chm_table_t *chm_table_new(size_t n)
+{
+    chm_table_t *tab = chm_alloc_aligned(CHM_CACHELINE,
+                                         sizeof *tab + n * sizeof tab->bins[0]);
+    if (tab == NULL)
+        return NULL;
+    tab->n = n;
+    tab->fwd_target = NULL;
+    memset(&tab->epoch, 0, sizeof tab->epoch);
+    memset(&tab->fwd, 0, sizeof tab->fwd);
+    tab->fwd.kind = CHM_K_FWD;
+    atomic_init(&tab->fwd.val, 0);
+    atomic_init(&tab->fwd.next, NULL);
+    atomic_init(&tab->fwd.lock.state, 0);
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&tab->bins[i], NULL);
+    return tab;
+}
+
+void chm_table_free_now(chm_table_t *tab)
+{
+    chm_dealloc(tab);
+}
+
+static void chm_table_cb(ck_epoch_entry_t *e)
+{
+    (void)chm_dispatching_map();
+    /* SAFETY: see chm_table_retire. */
+    chm_dealloc((char *)e - offsetof(chm_table_t, epoch));
+    chm_note_reclaimed();
+}
+
+void chm_table_retire(chm_thread_t *t, chm_table_t *tab)
+{
+    /* SAFETY: the caller replaced m->table with tab's successor first.
+     * After that no thread can newly reach tab: m->table and m->next_table
+     * no longer point to it, and the forwarding nodes that point to it live
+     * in older tables, which were themselves unreachable before tab was, so
+     * only threads pinned since before then can follow them - and the grace
+     * period waits for those. */
+    chm_retire(t, &tab->epoch, chm_table_cb);
+}
+
+static unsigned chm_ncpu(void)
+{
+    static _Atomic unsigned cached;
+    /* relaxed: any thread computing it gets the same value */
+    unsigned n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (unsigned)c : 1;
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+/* The stamp of a resize of n bins, already shifted into place: negative,
+ * distinct for each n (it holds n's leading-zero count). */
+static int64_t chm_resize_stamp(size_t n)
+{
+    uint64_t s = (uint64_t)__builtin_clzll((unsigned long long)n) |
+                 ((uint64_t)1 << (CHM_RESIZE_STAMP_BITS - 1));
+    return (int64_t)(s << CHM_RESIZE_STAMP_SHIFT);
+}
+
+/* Wait a little before retrying an allocation a resize cannot do without. */
+static void chm_alloc_backoff(unsigned *attempt)
+{
+    if (++*attempt < 8) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = { 0, 1000L * (*attempt < 20 ? *attempt : 1000) };
+    nanosleep(&ts, NULL);
+}
+
+/* Move list bin f (locked, still the head of tab->bins[i]) into nt. */
+static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
+                              chm_table_t *nt, size_t i, chm_node_t *f)
+{
+    chm_t *m = t->map;
+    size_t n = tab->n;
+    /* The bin is locked: next pointers of its nodes cannot change, so
+     * relaxed loads see the values published under this lock; they and
+     * the nodes are alive because we are pinned. */
+    uint64_t run_bit = f->hash & n;
+    chm_node_t *last_run = f;
+    for (chm_node_t *p = atomic_load_explicit(&f->next, memory_order_relaxed);
+         p != NULL; p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
+        uint64_t b = p->hash & n;
+        if (b != run_bit) {
+            run_bit = b;
+            last_run = p;
+        }
+    }
+    chm_node_t *lo, *hi;
+    unsigned attempt = 0;
+    for (;;) {
+        lo = run_bit == 0 ? last_run : NULL;
+        hi = run_bit == 0 ? NULL : last_run;
+        chm_node_t *p = f;
+        for (; p != last_run;
+             p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
+            /* relaxed: val changes only under the bin lock, which we hold */
+            uintptr_t v = atomic_load_explicit(&p->val, memory_order_relaxed);
+            chm_node_t **side = (p->hash & n) == 0 ? &lo : &hi;
+            chm_node_t *q = chm_node_new(p->hash, p->key, v, *side);
+            if (q == NULL)
+                break;
+            *side = q;
+        }
+        if (p == last_run)
+            break;
+        /* Out of memory: free the copies (never published) and retry. */
+        for (int s = 0; s < 2; s++) {
+            chm_node_t *q = s == 0 ? lo : hi;
+            while (q != NULL && q != last_run) {
+                chm_node_t *nx = atomic_load_explicit(&q->next,
+                                                      memory_order_relaxed);
+                chm_node_free_now(m, q, false);
+                q = nx;
+            }
+        }
+        chm_alloc_backoff(&attempt);
+    }
+    /* release: the copies' fields must be visible to readers that load
+     * these bins (acquire). */
+    atomic_store_explicit(&nt->bins[i], lo, memory_order_release);
+    atomic_store_explicit(&nt->bins[i + n], hi, memory_order_release);
+    /* release: readers that see the forwarding node must see both halves. */
+    atomic_store_explicit(&tab->bins[i], &tab->fwd, memory_order_release);
+    /* SAFETY: the nodes before last_run are now unreachable from the map:
+     * the old bin holds the forwarding node and the new bins hold copies.
+     * Readers already on them were pinned before this point. */
+    for (chm_node_t *p = f; p != last_run;) {
+        chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
+        chm_retire_shell(t, p);
+        p = nx;
+    }
+}
+
+/* Move tree bin b (locked, still the head of tab->bins[i]) into nt. */
+static void chm_transfer_tree(chm_thread_t *t, chm_table_t *tab,
+                              chm_table_t *nt, size_t i, chm_treebin_t *b)
+{
+    chm_t *m = t->map;
+    size_t n = tab->n;
+    chm_node_t *lo, *hi;
+    unsigned attempt = 0;
+    while (chm_tree_split(m, b, n, &lo, &hi) != CHM_OK)
+        chm_alloc_backoff(&attempt);
+    atomic_store_explicit(&nt->bins[i], lo, memory_order_release);
+    atomic_store_explicit(&nt->bins[i + n], hi, memory_order_release);
+    atomic_store_explicit(&tab->bins[i], &tab->fwd, memory_order_release);
+    int64_t trees = -1;
+    trees += lo != NULL && lo->kind == CHM_K_TREEBIN;
+    trees += hi != NULL && hi->kind == CHM_K_TREEBIN;
+    atomic_fetch_add_explicit(&m->tree_bins, trees, memory_order_relaxed);
+    /* SAFETY: as for lists: b is reachable only by readers pinned before
+     * the forwarding node went in - unless it was reused as a whole. */
+    if (lo != &b->node && hi != &b->node)
+        chm_tree_retire_shell(t, b);
+}
+
+/* Move bin i of tab.  Returns true when the bin is done (moved, or found
+ * already moved), false to retry it. */
+static bool chm_transfer_bin(chm_thread_t *t, chm_table_t *tab,
+                             chm_table_t *nt, size_t i)
+{
+    /* acquire: we dereference the head */
+    chm_node_t *f = atomic_load_explicit(&tab->bins[i], memory_order_acquire);
+    if (f == NULL) {
+        chm_node_t *expect = NULL;
+        /* release: publishes the forwarding node (fwd_target was written
+         * before next_table was published, which we have seen). */
+        return atomic_compare_exchange_strong_explicit(&tab->bins[i], &expect,
+                   &tab->fwd, memory_order_release, memory_order_relaxed);
+    }
+    if (f->kind == CHM_K_FWD)
+        return true;
+    bool done = false;
+    chm_lock_acquire(&f->lock);
+    /* relaxed is enough under the lock (the head of a non-empty bin changes
+     * only under its lock), but we dereference it: acquire. */
+    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+        if (f->kind == CHM_K_NODE)
+            chm_transfer_list(t, tab, nt, i, f);
+        else if (f->kind == CHM_K_TREEBIN)
+            chm_transfer_tree(t, tab, nt, i, (chm_treebin_t *)f);
+        else
+            CHM_CHECK(false, "reservation node locked after compute");
+        done = true;
+    }
+    chm_lock_release(&f->lock);
+    if (done) {
+        uint64_t v = atomic_load_explicit(&t->bins_transferred,
+                                          memory_order_relaxed);
+        atomic_store_explicit(&t->bins_transferred, v + 1,
+                              memory_order_relaxed);
+    }
+    return done;
+}
+
+/* Claim the next stride: sets *i and *bound; false when none is left. */
+static bool chm_claim_stride(chm_t *m, size_t stride, size_t *i,
+                             size_t *bound)
+{
+    for (;;) {
+        int64_t next = atomic_load_explicit(&m->transfer_index,
+                                            memory_order_seq_cst);
+        if (next <= 0)
+            return false;
+        int64_t nb = next > (int64_t)stride ? next - (int64_t)stride : 0;
+        if (atomic_compare_exchange_weak_explicit(&m->transfer_index, &next,
+                nb, memory_order_seq_cst, memory_order_seq_cst)) {
+            *i = (size_t)next;
+            *bound = (size_t)nb;
+            return true;
+        }
+    }
+}
+
+static void chm_finish_resize(chm_thread_t *t, chm_table_t *tab,
+                              chm_table_t *nt)
+{
+    chm_t *m = t->map;
+    size_t n = tab->n;
+    atomic_store_explicit(&m->next_table, NULL, memory_order_seq_cst);
+    atomic_store_explicit(&m->table, nt, memory_order_seq_cst);
+    atomic_store_explicit(&m->table_n, nt->n, memory_order_relaxed);
+    atomic_store_explicit(&m->size_ctl, (int64_t)((n << 1) - (n >> 1)),
+                          memory_order_seq_cst);
+    atomic_fetch_add_explicit(&m->resizes, 1, memory_order_relaxed);
+    chm_table_retire(t, tab);
+}
+
+/* Leave the resize; the last one out rescans every bin, then finishes.
+ * Returns true if this thread must do the rescan. */
+static bool chm_leave_resize(chm_t *m, size_t n)
+{
+    int64_t sc = atomic_load_explicit(&m->size_ctl, memory_order_seq_cst);
+    while (!atomic_compare_exchange_weak_explicit(&m->size_ctl, &sc, sc - 1,
+                memory_order_seq_cst, memory_order_seq_cst))
+        ;
+    return sc - 2 == chm_resize_stamp(n);
+}
+
+/*
+ * Move bins of tab into nt; nt == NULL: this thread starts the resize (it
+ * has set size_ctl to stamp + 2).  Returns CHM_ENOMEM only when the next
+ * table could not be allocated (then no resize happened).
+ */
+static int chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
+                        bool helping)
+{
+    chm_t *m = t->map;
+    size_t n = tab->n;
+    size_t stride = chm_ncpu() > 1 ? (n >> 3) / chm_ncpu() : n;
+    if (stride < CHM_MIN_TRANSFER_STRIDE)
+        stride = CHM_MIN_TRANSFER_STRIDE;
+    if (nt == NULL) {
+        nt = chm_table_new(n << 1);
+        if (nt == NULL) {
+            atomic_store_explicit(&m->size_ctl, (int64_t)(n - (n >> 2)),
+                                  memory_order_seq_cst);
+            return CHM_ENOMEM;
+        }
+        /* plain: published by the seq_cst store of next_table below; every
+         * thread that installs a forwarding node has loaded next_table or
+         * is this thread. */
+        tab->fwd_target = nt;
+        atomic_store_explicit(&m->next_table, nt, memory_order_seq_cst);
+        atomic_store_explicit(&m->transfer_index, (int64_t)n,
+                              memory_order_seq_cst);
+    }
+    size_t i = 0, bound = 0;
+    uint64_t moved = 0;
+    for (;;) {
+        if (!chm_claim_stride(m, stride, &i, &bound))
+            break;
+        while (i > bound) {
+            if (chm_transfer_bin(t, tab, nt, i - 1)) {
+                i--;
+                moved++;
+            }
+        }
+    }
+    if (helping) {
+        uint64_t v = atomic_load_explicit(&t->bins_helped,
+                                          memory_order_relaxed);
+        atomic_store_explicit(&t->bins_helped, v + moved,
+                              memory_order_relaxed);
+    }
+    if (!chm_leave_resize(m, n))
+        return CHM_OK;
+    /* Last one out: every stride was claimed, but re-check every bin
+     * before committing (Java's "recheck before commit"). */
+    for (size_t j = n; j > 0;)
+        if (chm_transfer_bin(t, tab, nt, j - 1))
+            j--;
+    chm_finish_resize(t, tab, nt);
+    return CHM_OK;
+}
+
+/* Try to join the resize of tab into nt; false when it cannot be joined
+ * (finished, finishing, full of helpers, or no strides left). */
+static bool chm_join_resize(chm_thread_t *t, chm_table_t *tab,
+                            chm_table_t *nt)
+{
+    chm_t *m = t->map;
+    int64_t rs = chm_resize_stamp(tab->n);
+    for (;;) {
+        int64_t sc = atomic_load_explicit(&m->size_ctl, memory_order_seq_cst);
+        if (sc >= 0 || sc == rs + CHM_MAX_RESIZERS || sc == rs + 1 ||
+            atomic_load_explicit(&m->next_table, memory_order_seq_cst) != nt ||
+            atomic_load_explicit(&m->table, memory_order_seq_cst) != tab ||
+            atomic_load_explicit(&m->transfer_index, memory_order_seq_cst) <= 0)
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&m->size_ctl, &sc, sc + 1,
+                memory_order_seq_cst, memory_order_seq_cst)) {
+            chm_transfer(t, tab, nt, true);
+            return true;
+        }
+    }
+}
+
+chm_table_t *chm_help_transfer(chm_thread_t *t, chm_table_t *tab,
+                               chm_node_t *fwd)
+{
+    /* SAFETY: fwd was loaded from tab while pinned; tab (and so its
+     * embedded forwarding node) is alive; its target is alive because it
+     * is reachable from tab, which we can still reach. */
+    chm_table_t *nt = chm_fwd_table(fwd);
+    chm_join_resize(t, tab, nt);
+    return nt;
+}
+
+/* Start a resize of tab if size_ctl is still the threshold sc. */
+static int chm_start_resize(chm_thread_t *t, chm_table_t *tab, int64_t sc)
+{
+    chm_t *m = t->map;
+    if (!atomic_compare_exchange_strong_explicit(&m->size_ctl, &sc,
+            chm_resize_stamp(tab->n) + 2, memory_order_seq_cst,
+            memory_order_seq_cst))
+        return CHM_OK;
+    return chm_transfer(t, tab, NULL, false);
+}
+
+void chm_add_count(chm_thread_t *t, int64_t delta, long check)
+{
+    chm_t *m = t->map;
+    chm_counter_add(t, delta);
+    /* As Java with counter cells: only an insert into a bin that already
+     * held two or more entries pays for summing the cells. */
+    if (check <= 1)
+        return;
+    int64_t s = chm_counter_sum(m);
+    for (;;) {
+        int64_t sc = atomic_load_explicit(&m->size_ctl, memory_order_seq_cst);
+        if (s < sc)
+            return;
+        chm_table_t *tab = atomic_load_explicit(&m->table,
+                                                memory_order_seq_cst);
+        if (tab->n >= CHM_MAX_CAPACITY)
+            return;
+        if (sc < 0) {
+            chm_table_t *nt = atomic_load_explicit(&m->next_table,
+                                                   memory_order_seq_cst);
+            if (nt == NULL || !chm_join_resize(t, tab, nt))
+                return;
+        } else if (chm_start_resize(t, tab, sc) != CHM_OK) {
+            return;
+        }
+        s = chm_counter_sum(m);
+    }
+}
+
+static size_t chm_table_size_for(size_t c)
+{
+    if (c >= CHM_MAX_CAPACITY)
+        return CHM_MAX_CAPACITY;
+    size_t n = 1;
+    while (n < c)
+        n <<= 1;
+    return n;
+}
+
+int chm_try_presize(chm_thread_t *t, size_t size)
+{
+    chm_t *m = t->map;
+    size_t c = size >= CHM_MAX_CAPACITY / 2
+                   ? CHM_MAX_CAPACITY
+                   : chm_table_size_for(size + (size >> 1) + 1);
+    for (;;) {
+        int64_t sc = atomic_load_explicit(&m->size_ctl, memory_order_seq_cst);
+        chm_table_t *tab = atomic_load_explicit(&m->table,
+                                                memory_order_seq_cst);
+        if (sc >= 0) {
+            if ((int64_t)c <= sc || tab->n >= CHM_MAX_CAPACITY)
+                return CHM_OK;
+            if (chm_start_resize(t, tab, sc) != CHM_OK)
+                return CHM_ENOMEM;
+            continue;
+        }
+        /* A resize is in flight: help it, or wait for its last thread. */
+        chm_table_t *nt = atomic_load_explicit(&m->next_table,
+                                               memory_order_seq_cst);
+        if (nt == NULL || !chm_join_resize(t, tab, nt))
+            sched_yield();
+    }
+}
+
+void chm_treeify_bin(chm_thread_t *t, chm_table_t *tab, size_t index)
+{
+    chm_t *m = t->map;
+    if (tab->n < CHM_MIN_TREEIFY_CAPACITY) {
+        (void)chm_try_presize(t, tab->n << 1); /* ENOMEM: stay as we are */
+        return;
+    }
+    chm_node_t *b = atomic_load_explicit(&tab->bins[index],
+                                         memory_order_acquire);
+    if (b == NULL || b->kind != CHM_K_NODE)
+        return;
+    chm_lock_acquire(&b->lock);
+    if (atomic_load_explicit(&tab->bins[index], memory_order_acquire) == b) {
+        chm_treebin_t *tb = chm_tree_build(m, b);
+        if (tb != NULL) { /* ENOMEM: the list stays a list */
+            /* release: the tree bin's contents before its address */
+            atomic_store_explicit(&tab->bins[index], &tb->node,
+                                  memory_order_release);
+            /* SAFETY: the list nodes are unreachable from the map now (the
+             * bin holds the tree bin, whose nodes are copies); readers on
+             * them were pinned before the store. */
+            for (chm_node_t *p = b; p != NULL;) {
+                chm_node_t *nx = atomic_load_explicit(&p->next,
+                                                      memory_order_relaxed);
+                chm_retire_shell(t, p);
+                p = nx;
+            }
+            atomic_fetch_add_explicit(&m->treeifications, 1,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&m->tree_bins, 1, memory_order_relaxed);
+        }
+    }
+    chm_lock_release(&b->lock);
+}
