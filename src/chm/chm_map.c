@@ -1,0 +1,952 @@
+/*
+ * chm_map.c - the map's operations.  This comment is libchm's overview; the
+ * other files refer to it.
+ *
+ * Design (Java's ConcurrentHashMap, JSR166, ported to C with epochs)
+ * ------------------------------------------------------------------
+ * The map is a power-of-two table of bins.  A bin is empty (NULL), or holds
+ * the head of a list of entries (CHM_K_NODE), or a tree bin (CHM_K_TREEBIN:
+ * a red-black tree of its entries, used once a list reaches 8 entries in a
+ * table of at least 64 bins), or a forwarding node (CHM_K_FWD: the bin has
+ * moved to the next table during a resize), or briefly a reservation node
+ * (CHM_K_RESERVED: compute is deciding what to put in an empty bin).
+ *
+ * Reads never lock.  get loads the table, the bin and walks the list with
+ * acquire loads; it follows forwarding nodes into the next table and asks a
+ * tree bin, which never blocks a reader (chm_tree.c).  Because every node is
+ * fully initialised before the release store that links it, and because
+ * unlinked nodes are freed only after a grace period (chm_epoch.c), a reader
+ * always sees a consistent, live list - perhaps one a writer has just
+ * changed, which is why reads are linearizable but traversal is only weakly
+ * consistent.
+ *
+ * Writes lock one bin.  An insert into an empty bin is a single CAS of the
+ * new node into the bin.  Otherwise the writer locks the head node (every
+ * node carries a 4-byte futex lock for this), re-checks that it is still
+ * the head - it may have been removed, or the bin moved or treeified, while
+ * we waited - and then changes the list or tree under the lock.  A writer
+ * that meets a forwarding node helps the resize (chm_transfer.c) and retries
+ * in the next table.  Values are replaced in place with a release store;
+ * the previous value is retired (freed by val_free after a grace period).
+ *
+ * Invariants:
+ *  I1  hash, key and kind of a node never change after it is published.
+ *  I2  val and next of a node, and the head of a non-empty bin, change only
+ *      under the bin's lock (the head node's lock), with release stores.
+ *      Exception: an empty bin is filled by CAS (no lock needed: there is
+ *      nothing to lock), and the transfer installs forwarding nodes under
+ *      the lock or, for empty bins, by CAS.
+ *  I3  A node unlinked from the map (removed, replaced by a copy during a
+ *      transfer, treeify or untreeify) is retired, never freed directly; the
+ *      next pointers of unlinked nodes are left as they were, so a reader
+ *      standing on one reaches the rest of the list it was walking.
+ *  I4  Every thread touching nodes or tables is inside an epoch section.
+ *  I5  size_ctl/transfer_index/table/next_table follow Java's resize
+ *      protocol (chm_transfer.c).
+ *
+ * Updates from inside a compute callback would need the bin lock the
+ * callback's thread already holds (or a resize that needs it): they are
+ * refused with CHM_EBUSY, detected by a thread-local stack of the maps whose
+ * callbacks are running on this thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chm_internal.h"
+
+/* ---- creation and destruction ------------------------------------------ */
+
+static uint64_t chm_random_seed(const void *salt)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+        return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+           (uint64_t)(uintptr_t)salt;
+}
+
+static unsigned chm_cells_for_cpus(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned want = cpus > 0 ? (unsigned)cpus * 2 : 2, n = 2;
+    while (n < want && n < 256)
+        n <<= 1;
+    return n;
+}
+
+static size_t chm_initial_bins(size_t capacity)
+{
+    if (capacity == 0)
+        return CHM_DEFAULT_CAPACITY;
+    if (capacity >= CHM_MAX_CAPACITY / 2)
+        return CHM_MAX_CAPACITY;
+    /* as Java: room for capacity entries at load factor 0.75 */
+    size_t want = capacity + (capacity >> 1) + 1, n = 2;
+    while (n < want)
+        n <<= 1;
+    return n;
+}
+
+chm_t *chm_new(const chm_type *type, size_t initial_capacity)
+{
+    chm_t *m = chm_alloc_aligned(CHM_CACHELINE, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    memset(m, 0, sizeof *m);
+    if (type != NULL)
+        m->type = *type;
+    m->seed = chm_random_seed(m);
+    m->ncells = chm_cells_for_cpus();
+    m->cells = chm_alloc_aligned(CHM_CACHELINE, m->ncells * sizeof *m->cells);
+    size_t n = chm_initial_bins(initial_capacity);
+    chm_table_t *tab = m->cells != NULL ? chm_table_new(n) : NULL;
+    if (tab == NULL) {
+        chm_dealloc(m->cells);
+        chm_dealloc(m);
+        return NULL;
+    }
+    for (unsigned i = 0; i < m->ncells; i++)
+        atomic_init(&m->cells[i].v, 0);
+    atomic_init(&m->table, tab);
+    atomic_init(&m->next_table, NULL);
+    atomic_init(&m->size_ctl, (int64_t)(n - (n >> 2)));
+    atomic_init(&m->transfer_index, 0);
+    atomic_init(&m->table_n, n);
+    atomic_init(&m->resizes, 0);
+    atomic_init(&m->treeifications, 0);
+    atomic_init(&m->untreeifications, 0);
+    atomic_init(&m->tree_bins, 0);
+    atomic_init(&m->reclaimed_at_free, 0);
+    ck_epoch_init(&m->epoch);
+    pthread_mutex_init(&m->threads_lock, NULL);
+    return m;
+}
+
+static void chm_free_list(chm_t *m, chm_node_t *p, bool with_contents)
+{
+    while (p != NULL) {
+        chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
+        chm_node_free_now(m, p, with_contents);
+        p = nx;
+    }
+}
+
+static void chm_free_bin(chm_t *m, chm_node_t *f)
+{
+    if (f == NULL)
+        return;
+    if (f->kind == CHM_K_NODE)
+        chm_free_list(m, f, true);
+    else if (f->kind == CHM_K_TREEBIN)
+        chm_tree_free_now(m, (chm_treebin_t *)f, true);
+    else
+        CHM_CHECK(false, "forwarding or reservation node at chm_free");
+}
+
+void chm_free(chm_t *m)
+{
+    if (m == NULL)
+        return;
+    CHM_CHECK(m->joined == 0, "chm_free with threads still joined");
+    CHM_CHECK(atomic_load_explicit(&m->next_table, memory_order_relaxed) ==
+                  NULL, "chm_free during a resize");
+    /* No thread is joined, so nothing is concurrent: relaxed loads.  Run
+     * the pending garbage first, then free what is still in the table. */
+    chm_epoch_reclaim_all(m);
+    chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_relaxed);
+    for (size_t i = 0; i < tab->n; i++)
+        chm_free_bin(m, atomic_load_explicit(&tab->bins[i],
+                                             memory_order_relaxed));
+    chm_table_free_now(tab);
+    chm_epoch_free_threads(m);
+    pthread_mutex_destroy(&m->threads_lock);
+    chm_dealloc(m->cells);
+    chm_dealloc(m);
+}
+
+/* ---- compute recursion guard ------------------------------------------ */
+
+typedef struct chm_compute_frame {
+    const chm_t *map;
+    struct chm_compute_frame *prev;
+} chm_compute_frame;
+
+static _Thread_local chm_compute_frame *chm_compute_top;
+
+bool chm_in_compute(const chm_t *m)
+{
+    for (chm_compute_frame *f = chm_compute_top; f != NULL; f = f->prev)
+        if (f->map == m)
+            return true;
+    return false;
+}
+
+static bool chm_update_refused(chm_thread_t *t)
+{
+    CHM_CHECK(t != NULL && t->magic == CHM_THREAD_MAGIC && t->joined,
+              "not a joined thread handle");
+    return chm_compute_top != NULL && chm_in_compute(t->map);
+}
+
+static chm_compute_action chm_call_compute(chm_t *m, chm_compute_fn fn,
+        void *ctx, uintptr_t key, bool present, uintptr_t cur,
+        uintptr_t *new_val)
+{
+    chm_compute_frame frame = { m, chm_compute_top };
+    chm_compute_top = &frame;
+    chm_compute_action a = fn(ctx, key, present, cur, new_val);
+    chm_compute_top = frame.prev;
+    return a;
+}
+
+/* ---- lookup ------------------------------------------------------------ */
+
+/* The node holding key in tab (following forwarding nodes), or NULL.  The
+ * caller is pinned: every node and table reached stays alive (I4). */
+static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
+                            uintptr_t key)
+{
+    for (;;) {
+        /* acquire: pairs with the release that published the head, so its
+         * fields (I1) and the nodes behind it are visible. */
+        chm_node_t *e = atomic_load_explicit(
+            &tab->bins[chm_bin_index(h, tab->n)], memory_order_acquire);
+        if (e == NULL)
+            return NULL;
+        switch (e->kind) {
+        case CHM_K_NODE:
+            for (; e != NULL;
+                 e = atomic_load_explicit(&e->next, memory_order_acquire))
+                if (e->hash == h && chm_key_eq(m, e->key, key))
+                    return e;
+            return NULL;
+        case CHM_K_FWD:
+            /* SAFETY: the forwarding node lives in tab, which is alive; its
+             * target is reachable from tab, so it is alive too (I3, I4). */
+            tab = chm_fwd_table(e);
+            continue;
+        case CHM_K_TREEBIN:
+            return chm_tree_find(m, (chm_treebin_t *)e, h, key);
+        default: /* a reservation holds no entry yet */
+            return NULL;
+        }
+    }
+}
+
+bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
+{
+    chm_t *m = t->map;
+    uint64_t h = chm_hash_key(m, key);
+    chm_pin(t);
+    chm_node_t *e = chm_find(m, atomic_load_explicit(&m->table,
+                                                     memory_order_acquire),
+                             h, key);
+    if (e != NULL && val_out != NULL)
+        /* acquire: the value may point at data written before its store */
+        *val_out = atomic_load_explicit(&e->val, memory_order_acquire);
+    chm_unpin(t);
+    return e != NULL;
+}
+
+/* ---- shared pieces of the update paths ---------------------------------- */
+
+/* Under the bin lock: replace e's value, retiring the old one.  CHM_OK or
+ * CHM_ENOMEM (nothing changed). */
+static int chm_set_value(chm_thread_t *t, chm_node_t *e, uintptr_t val,
+                         uintptr_t *old_out)
+{
+    chm_value_retirer_t *r;
+    if (chm_value_retirer_new(t->map, &r) != CHM_OK)
+        return CHM_ENOMEM;
+    /* relaxed load: val changes only under the lock we hold (I2).
+     * release store: readers that load the new value (acquire) see what the
+     * caller wrote before handing it to us. */
+    uintptr_t old = atomic_load_explicit(&e->val, memory_order_relaxed);
+    atomic_store_explicit(&e->val, val, memory_order_release);
+    if (old_out != NULL)
+        *old_out = old;
+    /* SAFETY: old is no longer reachable through the map; readers that
+     * loaded it are pinned, and it is freed only after a grace period. */
+    chm_value_retire(t, r, old);
+    return CHM_OK;
+}
+
+/* Under the lock of tab->bins[i]'s tree bin b: p was removed from b; turn a
+ * small tree back into a list (if that allocation fails, the tree stays). */
+static void chm_tree_shrink(chm_thread_t *t, chm_table_t *tab, size_t i,
+                            chm_treebin_t *b)
+{
+    chm_t *m = t->map;
+    if (b->count > CHM_UNTREEIFY_THRESHOLD)
+        return;
+    chm_node_t *list = chm_tree_to_list(b);
+    if (list == NULL && b->count != 0)
+        return;
+    atomic_store_explicit(&tab->bins[i], list, memory_order_release);
+    /* SAFETY: b and its nodes are now unreachable (the bin holds copies). */
+    chm_tree_retire_shell(t, b);
+    atomic_fetch_add_explicit(&m->untreeifications, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&m->tree_bins, 1, memory_order_relaxed);
+}
+
+/* Under the lock of tab->bins[i]'s head f: unlink e (pred: its predecessor
+ * in the list, or NULL when e is the head) and retire it. */
+static void chm_unlink_list(chm_thread_t *t, chm_table_t *tab, size_t i,
+                            chm_node_t *pred, chm_node_t *e)
+{
+    chm_node_t *next = atomic_load_explicit(&e->next, memory_order_relaxed);
+    /* release: readers that load the new link see a complete node. */
+    if (pred != NULL)
+        atomic_store_explicit(&pred->next, next, memory_order_release);
+    else
+        atomic_store_explicit(&tab->bins[i], next, memory_order_release);
+    /* SAFETY: e is unlinked; readers on it are pinned (I3). */
+    chm_retire_entry(t, e);
+}
+
+/* ---- insert ------------------------------------------------------------ */
+
+typedef struct chm_put_req {
+    uint64_t h;
+    uintptr_t key, val;
+    bool only_if_absent;
+    uintptr_t *old_out;
+    chm_node_t *node;   /* the new node, allocated once, reused on retry */
+    int status;
+    long bin_count;     /* entries seen in the bin (Java's binCount) */
+} chm_put_req;
+
+/* Under the lock of list bin f. */
+static void chm_put_list(chm_thread_t *t, chm_put_req *rq, chm_node_t *f)
+{
+    chm_t *m = t->map;
+    chm_node_t *e = f, *pred = NULL;
+    rq->bin_count = 0;
+    for (; e != NULL;
+         pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
+        rq->bin_count++;
+        if (e->hash == rq->h && chm_key_eq(m, e->key, rq->key)) {
+            if (rq->only_if_absent) {
+                if (rq->old_out != NULL)
+                    *rq->old_out = atomic_load_explicit(&e->val,
+                                                        memory_order_relaxed);
+                rq->status = CHM_EXISTS;
+            } else {
+                rq->status = chm_set_value(t, e, rq->val, rq->old_out);
+                if (rq->status == CHM_OK)
+                    rq->status = CHM_EXISTS;
+            }
+            return;
+        }
+    }
+    if (rq->node == NULL)
+        rq->node = chm_node_new(rq->h, rq->key, rq->val, NULL);
+    if (rq->node == NULL) {
+        rq->status = CHM_ENOMEM;
+        return;
+    }
+    /* release: the node's fields before its address (I1, I2) */
+    atomic_store_explicit(&pred->next, rq->node, memory_order_release);
+    rq->node = NULL;
+    rq->status = CHM_OK;
+}
+
+/* Under the lock of tree bin b. */
+static void chm_put_tree(chm_thread_t *t, chm_put_req *rq, chm_treebin_t *b)
+{
+    bool inserted = false;
+    rq->bin_count = 2;
+    chm_node_t *p = chm_tree_put(t->map, b, rq->h, rq->key, rq->val,
+                                 &inserted);
+    if (p == NULL) {
+        rq->status = CHM_ENOMEM;
+    } else if (inserted) {
+        rq->status = CHM_OK;
+    } else if (rq->only_if_absent) {
+        if (rq->old_out != NULL)
+            *rq->old_out = atomic_load_explicit(&p->val, memory_order_relaxed);
+        rq->status = CHM_EXISTS;
+    } else {
+        rq->status = chm_set_value(t, p, rq->val, rq->old_out);
+        if (rq->status == CHM_OK)
+            rq->status = CHM_EXISTS;
+    }
+}
+
+/* Lock head f of tab->bins[i] and insert; false if f stopped being the
+ * head while we waited (retry). */
+static bool chm_put_locked(chm_thread_t *t, chm_put_req *rq, chm_table_t *tab,
+                           size_t i, chm_node_t *f)
+{
+    bool done = false;
+    chm_lock_acquire(&f->lock);
+    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+        done = true;
+        if (f->kind == CHM_K_NODE)
+            chm_put_list(t, rq, f);
+        else if (f->kind == CHM_K_TREEBIN)
+            chm_put_tree(t, rq, (chm_treebin_t *)f);
+        else
+            CHM_CHECK(false, "reservation node locked after compute");
+    }
+    chm_lock_release(&f->lock);
+    return done;
+}
+
+static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
+                       bool only_if_absent, uintptr_t *old_out)
+{
+    if (chm_update_refused(t))
+        return CHM_EBUSY;
+    chm_t *m = t->map;
+    chm_put_req rq = { chm_hash_key(m, key), key, val, only_if_absent,
+                       old_out, NULL, CHM_ENOMEM, 0 };
+    chm_pin(t);
+    chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
+    for (;;) {
+        size_t i = chm_bin_index(rq.h, tab->n);
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+                                             memory_order_acquire);
+        if (f == NULL) {
+            if (rq.node == NULL &&
+                (rq.node = chm_node_new(rq.h, key, val, NULL)) == NULL) {
+                rq.status = CHM_ENOMEM;
+                break;
+            }
+            /* release: publishes the node's fields; relaxed on failure:
+             * we only retry. */
+            if (atomic_compare_exchange_strong_explicit(&tab->bins[i], &f,
+                    rq.node, memory_order_release, memory_order_relaxed)) {
+                rq.node = NULL;
+                rq.status = CHM_OK;
+                rq.bin_count = 0;
+                break;
+            }
+            continue;
+        }
+        if (f->kind == CHM_K_FWD) {
+            tab = chm_help_transfer(t, tab, f);
+            continue;
+        }
+        if (only_if_absent && f->kind == CHM_K_NODE && f->hash == rq.h &&
+            chm_key_eq(m, f->key, key)) {
+            /* Java's lock-free fast path: the head holds the key. */
+            if (old_out != NULL)
+                *old_out = atomic_load_explicit(&f->val, memory_order_acquire);
+            rq.status = CHM_EXISTS;
+            break;
+        }
+        if (chm_put_locked(t, &rq, tab, i, f)) {
+            if (rq.bin_count >= CHM_TREEIFY_THRESHOLD && rq.status == CHM_OK)
+                chm_treeify_bin(t, tab, i);
+            break;
+        }
+    }
+    if (rq.node != NULL) /* allocated but never published */
+        chm_node_free_now(m, rq.node, false);
+    if (rq.status == CHM_OK)
+        chm_add_count(t, 1, rq.bin_count);
+    chm_unpin(t);
+    return rq.status;
+}
+
+int chm_put(chm_thread_t *t, uintptr_t key, uintptr_t val, uintptr_t *old_out)
+{
+    return chm_put_val(t, key, val, false, old_out);
+}
+
+int chm_put_if_absent(chm_thread_t *t, uintptr_t key, uintptr_t val,
+                      uintptr_t *cur_out)
+{
+    return chm_put_val(t, key, val, true, cur_out);
+}
+
+/* ---- replace and remove ------------------------------------------------ */
+
+typedef enum { CHM_RN_REMOVE, CHM_RN_REPLACE } chm_rn_mode;
+
+typedef struct chm_rn_req {
+    uint64_t h;
+    uintptr_t key;
+    chm_rn_mode mode;
+    bool has_expect;
+    uintptr_t expect, val;
+    uintptr_t *old_out;
+    int status;
+    bool removed;
+} chm_rn_req;
+
+/* The matching node e's current value decides; returns false on mismatch. */
+static bool chm_rn_matches(chm_rn_req *rq, chm_node_t *e)
+{
+    /* relaxed: under the bin lock (I2) */
+    uintptr_t cur = atomic_load_explicit(&e->val, memory_order_relaxed);
+    if (rq->has_expect && cur != rq->expect) {
+        rq->status = CHM_MISMATCH;
+        return false;
+    }
+    return true;
+}
+
+static void chm_rn_list(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
+                        size_t i, chm_node_t *f)
+{
+    chm_t *m = t->map;
+    chm_node_t *pred = NULL;
+    for (chm_node_t *e = f; e != NULL;
+         pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
+        if (e->hash != rq->h || !chm_key_eq(m, e->key, rq->key))
+            continue;
+        if (!chm_rn_matches(rq, e))
+            return;
+        if (rq->mode == CHM_RN_REPLACE) {
+            rq->status = chm_set_value(t, e, rq->val, rq->old_out);
+            return;
+        }
+        if (rq->old_out != NULL)
+            *rq->old_out = atomic_load_explicit(&e->val, memory_order_relaxed);
+        chm_unlink_list(t, tab, i, pred, e);
+        rq->status = CHM_OK;
+        rq->removed = true;
+        return;
+    }
+    rq->status = CHM_NOT_FOUND;
+}
+
+static void chm_rn_tree(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
+                        size_t i, chm_treebin_t *b)
+{
+    chm_node_t *p = chm_tree_find(t->map, b, rq->h, rq->key);
+    if (p == NULL) {
+        rq->status = CHM_NOT_FOUND;
+        return;
+    }
+    if (!chm_rn_matches(rq, p))
+        return;
+    if (rq->mode == CHM_RN_REPLACE) {
+        rq->status = chm_set_value(t, p, rq->val, rq->old_out);
+        return;
+    }
+    if (rq->old_out != NULL)
+        *rq->old_out = atomic_load_explicit(&p->val, memory_order_relaxed);
+    chm_tree_remove(b, (chm_treenode_t *)p);
+    /* SAFETY: p is unlinked from list and tree; readers on it are pinned. */
+    chm_retire_entry(t, p);
+    chm_tree_shrink(t, tab, i, b);
+    rq->status = CHM_OK;
+    rq->removed = true;
+}
+
+static bool chm_rn_locked(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
+                          size_t i, chm_node_t *f)
+{
+    bool done = false;
+    chm_lock_acquire(&f->lock);
+    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+        done = true;
+        if (f->kind == CHM_K_NODE)
+            chm_rn_list(t, rq, tab, i, f);
+        else if (f->kind == CHM_K_TREEBIN)
+            chm_rn_tree(t, rq, tab, i, (chm_treebin_t *)f);
+        else
+            CHM_CHECK(false, "reservation node locked after compute");
+    }
+    chm_lock_release(&f->lock);
+    return done;
+}
+
+/* Java's replaceNode: remove or replace, optionally only if the value is
+ * rq->expect. */
+static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
+{
+    if (chm_update_refused(t))
+        return CHM_EBUSY;
+    chm_t *m = t->map;
+    rq->h = chm_hash_key(m, rq->key);
+    rq->status = CHM_NOT_FOUND;
+    rq->removed = false;
+    chm_pin(t);
+    chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
+    for (;;) {
+        size_t i = chm_bin_index(rq->h, tab->n);
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+                                             memory_order_acquire);
+        if (f == NULL)
+            break;
+        if (f->kind == CHM_K_FWD) {
+            tab = chm_help_transfer(t, tab, f);
+            continue;
+        }
+        if (chm_rn_locked(t, rq, tab, i, f))
+            break;
+    }
+    if (rq->removed)
+        chm_add_count(t, -1, -1);
+    chm_unpin(t);
+    return rq->status;
+}
+
+int chm_replace(chm_thread_t *t, uintptr_t key, uintptr_t val,
+                uintptr_t *old_out)
+{
+    chm_rn_req rq = { .key = key, .mode = CHM_RN_REPLACE, .val = val,
+                      .old_out = old_out };
+    return chm_replace_node(t, &rq);
+}
+
+int chm_replace_if(chm_thread_t *t, uintptr_t key, uintptr_t expect,
+                   uintptr_t val)
+{
+    chm_rn_req rq = { .key = key, .mode = CHM_RN_REPLACE, .has_expect = true,
+                      .expect = expect, .val = val };
+    return chm_replace_node(t, &rq);
+}
+
+int chm_remove(chm_thread_t *t, uintptr_t key, uintptr_t *old_out)
+{
+    chm_rn_req rq = { .key = key, .mode = CHM_RN_REMOVE, .old_out = old_out };
+    return chm_replace_node(t, &rq);
+}
+
+int chm_remove_if(chm_thread_t *t, uintptr_t key, uintptr_t expect)
+{
+    chm_rn_req rq = { .key = key, .mode = CHM_RN_REMOVE, .has_expect = true,
+                      .expect = expect };
+    return chm_replace_node(t, &rq);
+}
+
+/* ---- compute ----------------------------------------------------------- */
+
+typedef struct chm_cp_req {
+    uint64_t h;
+    uintptr_t key;
+    chm_compute_fn fn;
+    void *ctx;
+    uintptr_t out;
+    int status;       /* CHM_OK present after, CHM_NOT_FOUND, CHM_ENOMEM */
+    int delta;        /* +1 inserted, -1 removed */
+    long bin_count;
+} chm_cp_req;
+
+/* Apply the callback's decision for a present entry e (bin locked). */
+static void chm_cp_present(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+                           size_t i, chm_node_t *pred, chm_node_t *e,
+                           chm_treebin_t *b)
+{
+    chm_t *m = t->map;
+    uintptr_t cur = atomic_load_explicit(&e->val, memory_order_relaxed);
+    uintptr_t nv = cur;
+    chm_compute_action a = chm_call_compute(m, rq->fn, rq->ctx, rq->key,
+                                            true, cur, &nv);
+    if (a == CHM_COMPUTE_SET) {
+        rq->status = chm_set_value(t, e, nv, NULL);
+        if (rq->status == CHM_OK)
+            rq->out = nv;
+    } else if (a == CHM_COMPUTE_REMOVE) {
+        if (b != NULL) {
+            chm_tree_remove(b, (chm_treenode_t *)e);
+            /* SAFETY: unlinked from list and tree; readers are pinned. */
+            chm_retire_entry(t, e);
+            chm_tree_shrink(t, tab, i, b);
+        } else {
+            chm_unlink_list(t, tab, i, pred, e);
+        }
+        rq->status = CHM_NOT_FOUND;
+        rq->delta = -1;
+    } else {
+        rq->out = cur;
+        rq->status = CHM_OK;
+    }
+}
+
+/* The key is absent from the locked bin: ask the callback; insert. */
+static void chm_cp_absent(chm_thread_t *t, chm_cp_req *rq, chm_node_t *pred,
+                          chm_treebin_t *b)
+{
+    chm_t *m = t->map;
+    uintptr_t nv = 0;
+    chm_compute_action a = chm_call_compute(m, rq->fn, rq->ctx, rq->key,
+                                            false, 0, &nv);
+    rq->status = CHM_NOT_FOUND;
+    if (a != CHM_COMPUTE_SET)
+        return;
+    if (b != NULL) {
+        bool inserted;
+        if (chm_tree_put(m, b, rq->h, rq->key, nv, &inserted) == NULL) {
+            rq->status = CHM_ENOMEM;
+            return;
+        }
+    } else {
+        chm_node_t *n = chm_node_new(rq->h, rq->key, nv, NULL);
+        if (n == NULL) {
+            rq->status = CHM_ENOMEM;
+            return;
+        }
+        atomic_store_explicit(&pred->next, n, memory_order_release);
+    }
+    rq->out = nv;
+    rq->status = CHM_OK;
+    rq->delta = 1;
+}
+
+static void chm_cp_list(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+                        size_t i, chm_node_t *f)
+{
+    chm_t *m = t->map;
+    chm_node_t *pred = NULL;
+    rq->bin_count = 0;
+    for (chm_node_t *e = f; e != NULL;
+         pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
+        rq->bin_count++;
+        if (e->hash == rq->h && chm_key_eq(m, e->key, rq->key)) {
+            chm_cp_present(t, rq, tab, i, pred, e, NULL);
+            return;
+        }
+    }
+    chm_cp_absent(t, rq, pred, NULL);
+}
+
+static void chm_cp_tree(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+                        size_t i, chm_treebin_t *b)
+{
+    rq->bin_count = 2;
+    chm_node_t *p = chm_tree_find(t->map, b, rq->h, rq->key);
+    if (p != NULL)
+        chm_cp_present(t, rq, tab, i, NULL, p, b);
+    else
+        chm_cp_absent(t, rq, NULL, b);
+}
+
+/* The bin was empty: hold it with a locked reservation node while the
+ * callback decides (Java's ReservationNode), so the decision is atomic.
+ * Returns false if the bin stopped being empty (retry). */
+static bool chm_cp_empty(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+                         size_t i)
+{
+    chm_t *m = t->map;
+    chm_node_t *r = chm_node_new(0, 0, 0, NULL);
+    if (r == NULL) {
+        rq->status = CHM_ENOMEM;
+        return true;
+    }
+    r->kind = CHM_K_RESERVED;
+    chm_lock_acquire(&r->lock); /* nobody else can see r yet */
+    chm_node_t *expect = NULL;
+    /* release: r's fields (and its locked state) before its address */
+    if (!atomic_compare_exchange_strong_explicit(&tab->bins[i], &expect, r,
+            memory_order_release, memory_order_relaxed)) {
+        chm_lock_release(&r->lock);
+        chm_node_free_now(m, r, false);
+        return false;
+    }
+    uintptr_t nv = 0;
+    chm_compute_action a = chm_call_compute(m, rq->fn, rq->ctx, rq->key,
+                                            false, 0, &nv);
+    chm_node_t *n = NULL;
+    rq->status = CHM_NOT_FOUND;
+    if (a == CHM_COMPUTE_SET) {
+        n = chm_node_new(rq->h, rq->key, nv, NULL);
+        rq->status = n != NULL ? CHM_OK : CHM_ENOMEM;
+    }
+    /* release: the new node's fields before its address.  Writers blocked
+     * on r's lock re-check the head after we release and retry. */
+    atomic_store_explicit(&tab->bins[i], n, memory_order_release);
+    chm_lock_release(&r->lock);
+    /* SAFETY: r is no longer in the bin; threads that loaded it are pinned
+     * (they wait on its lock, then see the bin changed). */
+    chm_retire_shell(t, r);
+    if (n != NULL) {
+        rq->out = nv;
+        rq->delta = 1;
+    }
+    rq->bin_count = 0;
+    return true;
+}
+
+static bool chm_cp_locked(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+                          size_t i, chm_node_t *f)
+{
+    bool done = false;
+    chm_lock_acquire(&f->lock);
+    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+        done = true;
+        if (f->kind == CHM_K_NODE)
+            chm_cp_list(t, rq, tab, i, f);
+        else if (f->kind == CHM_K_TREEBIN)
+            chm_cp_tree(t, rq, tab, i, (chm_treebin_t *)f);
+        else
+            CHM_CHECK(false, "reservation node locked after compute");
+    }
+    chm_lock_release(&f->lock);
+    return done;
+}
+
+int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
+                uintptr_t *out)
+{
+    if (chm_update_refused(t))
+        return CHM_EBUSY;
+    chm_t *m = t->map;
+    chm_cp_req rq = { chm_hash_key(m, key), key, fn, ctx, 0, CHM_NOT_FOUND,
+                      0, 0 };
+    chm_pin(t);
+    chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
+    for (;;) {
+        size_t i = chm_bin_index(rq.h, tab->n);
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+                                             memory_order_acquire);
+        if (f == NULL) {
+            if (chm_cp_empty(t, &rq, tab, i))
+                break;
+            continue;
+        }
+        if (f->kind == CHM_K_FWD) {
+            tab = chm_help_transfer(t, tab, f);
+            continue;
+        }
+        if (chm_cp_locked(t, &rq, tab, i, f)) {
+            if (rq.delta > 0 && rq.bin_count >= CHM_TREEIFY_THRESHOLD)
+                chm_treeify_bin(t, tab, i);
+            break;
+        }
+    }
+    if (rq.delta != 0)
+        chm_add_count(t, rq.delta, rq.delta > 0 ? rq.bin_count : -1);
+    if (rq.status == CHM_OK && out != NULL)
+        *out = rq.out;
+    chm_unpin(t);
+    return rq.status;
+}
+
+/* ---- whole-map operations ---------------------------------------------- */
+
+int chm_reserve(chm_thread_t *t, size_t n)
+{
+    if (chm_update_refused(t))
+        return CHM_EBUSY;
+    chm_pin(t);
+    int rc = chm_try_presize(t, n);
+    chm_unpin(t);
+    return rc;
+}
+
+static void chm_treebin_entries_cb(ck_epoch_entry_t *e)
+{
+    chm_t *m = chm_dispatching_map();
+    chm_treebin_t *b = (chm_treebin_t *)((char *)e -
+                                         offsetof(chm_treebin_t, node.epoch));
+    /* SAFETY: cleared from its bin before retirement, and a grace period
+     * has passed: no thread can reach b or its nodes. */
+    chm_tree_free_now(m, b, true);
+    chm_note_reclaimed();
+}
+
+/* Under the bin lock: empty bin i of tab, returning how many entries went. */
+static int64_t chm_clear_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
+                             chm_node_t *f)
+{
+    int64_t gone = 0;
+    atomic_store_explicit(&tab->bins[i], NULL, memory_order_release);
+    if (f->kind == CHM_K_TREEBIN) {
+        chm_treebin_t *b = (chm_treebin_t *)f;
+        gone = (int64_t)b->count;
+        atomic_fetch_sub_explicit(&t->map->tree_bins, 1, memory_order_relaxed);
+        /* SAFETY: the bin no longer holds b; readers are pinned. */
+        chm_retire(t, &b->node.epoch, chm_treebin_entries_cb);
+        return gone;
+    }
+    for (chm_node_t *p = f; p != NULL; gone++) {
+        chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
+        /* SAFETY: the bin no longer holds the list; readers are pinned. */
+        chm_retire_entry(t, p);
+        p = nx;
+    }
+    return gone;
+}
+
+int chm_clear(chm_thread_t *t)
+{
+    if (chm_update_refused(t))
+        return CHM_EBUSY;
+    chm_t *m = t->map;
+    int64_t gone = 0;
+    chm_pin(t);
+    chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
+    for (size_t i = 0; i < tab->n;) {
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+                                             memory_order_acquire);
+        if (f == NULL) {
+            i++;
+        } else if (f->kind == CHM_K_FWD) {
+            tab = chm_help_transfer(t, tab, f);
+            i = 0;
+        } else {
+            chm_lock_acquire(&f->lock);
+            if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) ==
+                    f && f->kind != CHM_K_RESERVED) {
+                gone += chm_clear_bin(t, tab, i, f);
+                i++;
+            }
+            chm_lock_release(&f->lock);
+        }
+    }
+    if (gone != 0)
+        chm_add_count(t, -gone, -1);
+    chm_unpin(t);
+    return CHM_OK;
+}
+
+size_t chm_size(chm_t *m)
+{
+    int64_t s = chm_counter_sum(m);
+    return s < 0 ? 0 : (size_t)s;
+}
+
+void chm_stats(chm_t *m, chm_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = chm_size(m);
+    out->table_size = atomic_load_explicit(&m->table_n, memory_order_relaxed);
+    out->resizes = atomic_load_explicit(&m->resizes, memory_order_relaxed);
+    out->treeifications = atomic_load_explicit(&m->treeifications,
+                                               memory_order_relaxed);
+    out->untreeifications = atomic_load_explicit(&m->untreeifications,
+                                                 memory_order_relaxed);
+    int64_t trees = atomic_load_explicit(&m->tree_bins, memory_order_relaxed);
+    out->tree_bins = trees < 0 ? 0 : (size_t)trees;
+    out->reclaimed = atomic_load_explicit(&m->reclaimed_at_free,
+                                          memory_order_relaxed);
+    /* relaxed: statistics; the mutex keeps the list of handles stable. */
+    pthread_mutex_lock(&m->threads_lock);
+    for (chm_thread_t *t = m->threads; t != NULL; t = t->all_next) {
+        out->retired += atomic_load_explicit(&t->retired, memory_order_relaxed);
+        out->reclaimed += atomic_load_explicit(&t->reclaimed,
+                                               memory_order_relaxed);
+        out->bins_transferred += atomic_load_explicit(&t->bins_transferred,
+                                                      memory_order_relaxed);
+        out->bins_helped += atomic_load_explicit(&t->bins_helped,
+                                                 memory_order_relaxed);
+    }
+    out->threads = m->joined;
+    pthread_mutex_unlock(&m->threads_lock);
+    out->pending_garbage = out->retired > out->reclaimed
+                               ? out->retired - out->reclaimed : 0;
+}
+
+const char *chm_strerror(int status)
+{
+    switch (status) {
+    case CHM_OK: return "ok";
+    case CHM_NOT_FOUND: return "not found";
+    case CHM_EXISTS: return "key exists";
+    case CHM_MISMATCH: return "value mismatch";
+    case CHM_ENOMEM: return "out of memory";
+    case CHM_EBUSY: return "update from inside a compute callback";
+    default: return "unknown status";
+    }
+}
