@@ -64,8 +64,9 @@ void chm_lock_release(chm_lock_t *l)
 {
     /* release: publishes the critical section to the next holder. */
     if (atomic_fetch_sub_explicit(&l->state, 1, memory_order_release) != 1) {
-        /* It was 2: there may be sleepers.  relaxed: the RMW above already
-         * released; this store only hands the word back. */
+        /* It was 2: there may be sleepers.  The word is 1 now; free it
+         * (release, like the RMW above) and wake one sleeper, which will
+         * re-take it with an acquire exchange. */
         atomic_store_explicit(&l->state, 0, memory_order_release);
         chm_futex_wake_one(&l->state);
     }
