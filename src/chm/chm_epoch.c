@@ -234,9 +234,14 @@ void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
     atomic_thread_fence(memory_order_seq_cst);
     ck_epoch_call(&t->rec, e, fn);
     t->since_poll++;
+    chm_note_retired(t, 1);
+}
+
+void chm_note_retired(chm_thread_t *t, uint64_t n)
+{
     /* relaxed: a statistic read by chm_stats; only this thread writes. */
     uint64_t v = atomic_load_explicit(&t->retired, memory_order_relaxed);
-    atomic_store_explicit(&t->retired, v + 1, memory_order_relaxed);
+    atomic_store_explicit(&t->retired, v + n, memory_order_relaxed);
 }
 
 /* chm_free: no thread is joined, so every pending object is unreachable by

@@ -200,6 +200,10 @@ void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
 chm_t *chm_dispatching_map(void);
 /* Count one object freed by a callback. */
 void chm_note_reclaimed(void);
+/* Count n more objects retired by t (chm_retire counts one; a callback that
+ * frees several objects, e.g. a whole tree bin, counts the rest here, so
+ * retired and reclaimed stay comparable). */
+void chm_note_retired(chm_thread_t *t, uint64_t n);
 /* chm_free only: run every pending callback; free all thread records. */
 void chm_epoch_reclaim_all(chm_t *m);
 void chm_epoch_free_threads(chm_t *m);
@@ -208,7 +212,7 @@ void chm_epoch_free_threads(chm_t *m);
 chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
                          chm_node_t *next);
 /* Free now: only for nodes never published, or at chm_free. */
-void chm_node_free_now(chm_t *m, chm_node_t *n, bool with_contents);
+void chm_node_free_now(const chm_t *m, chm_node_t *n, bool with_contents);
 /* A removed entry: frees node, key and value after a grace period. */
 void chm_retire_entry(chm_thread_t *t, chm_node_t *n);
 /* A node whose key/value moved to a copy: frees only the node. */
@@ -267,7 +271,7 @@ chm_node_t *chm_tree_put(const chm_t *m, chm_treebin_t *b, uint64_t h,
 void chm_tree_remove(chm_treebin_t *b, chm_treenode_t *p);
 /* Plain-list copies of the tree's entries (for untreeify); NULL on ENOMEM
  * or for an empty tree: check b->count. */
-chm_node_t *chm_tree_to_list(const chm_treebin_t *b);
+chm_node_t *chm_tree_to_list(const chm_t *m, const chm_treebin_t *b);
 /* Transfer of a tree bin to a table of 2n bins (bin lock held): the entries
  * with (hash & n) == 0 go to *lo, the others to *hi.  Each side is NULL (no
  * entries), a plain list of copies (<= UNTREEIFY_THRESHOLD entries), a new

@@ -284,7 +284,7 @@ static void chm_tree_shrink(chm_thread_t *t, chm_table_t *tab, size_t i,
     chm_t *m = t->map;
     if (b->count > CHM_UNTREEIFY_THRESHOLD)
         return;
-    chm_node_t *list = chm_tree_to_list(b);
+    chm_node_t *list = chm_tree_to_list(m, b);
     if (list == NULL && b->count != 0)
         return;
     atomic_store_explicit(&tab->bins[i], list, memory_order_release);

@@ -26,7 +26,7 @@ chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
     return n;
 }
 
-void chm_node_free_now(chm_t *m, chm_node_t *n, bool with_contents)
+void chm_node_free_now(const chm_t *m, chm_node_t *n, bool with_contents)
 {
     if (with_contents) {
         if (m->type.key_free != NULL)
