@@ -1,0 +1,283 @@
+# Makefile for libchm, the chmstress tool and their tests (GNU make).
+#
+#   make               build/libchm.a, build/libchm.so, build/chmstress, the bench
+#   make run           build everything and run the main job (for now: the micro-benchmark)
+#   make check         tests in three builds: normal, ASan+UBSan, TSan
+#   make check-quick | check-asan | check-tsan    one build only
+#   make microbench    build and run bench/chm_vs_locked
+#   make install PREFIX=/usr/local DESTDIR=       make uninstall    make clean
+#
+# Variables: CC (gcc or clang), EXTRA_CFLAGS (added to every compile),
+# CFLAGS/LDFLAGS (added too), JOBS (parallel compile jobs inside `make check`),
+# TEST_TIMEOUT (seconds per test binary, default 300), CHM_TEST_SCALE (override
+# the per-build test size scale), BENCH_ARGS (arguments for the micro-benchmark).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+# `cc` is make's built-in default; prefer gcc, which the project targets.
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+BUILD := build
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+VERSION := $(shell sed -n 's/^\#define CHM_VERSION "\(.*\)"/\1/p' include/chm.h)
+SOMAJOR := 0
+SONAME := libchm.so.$(SOMAJOR)
+GIT_COMMIT := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+# ---- flags ------------------------------------------------------------------
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -pthread \
+               -Iinclude -Isrc/chm
+OPT_CFLAGS := -O2 -g
+ALL_CFLAGS = $(OPT_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+DEPFLAGS = -MMD -MP
+LIBS := -lck -pthread
+STRESS_LIBS := -lck -ljansson -pthread -lm
+
+# ---- sources (wildcards: the file lists are changing) ------------------------
+LIB_SRCS := $(sort $(wildcard src/chm/*.c))
+STRESS_SRCS := $(sort $(wildcard src/stress/*.c src/stress/backends/*.c))
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TEST_NAMES := $(patsubst tests/%.c,%,$(TEST_SRCS))
+
+LIB_OBJS := $(patsubst src/chm/%.c,$(BUILD)/obj/chm/%.o,$(LIB_SRCS))
+STRESS_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(STRESS_SRCS))
+
+LIB_A := $(BUILD)/libchm.a
+LIB_SO_REAL := $(BUILD)/libchm.so.$(VERSION)
+LIB_SO := $(BUILD)/libchm.so
+CHMSTRESS := $(BUILD)/chmstress
+BENCH := $(BUILD)/bench/chm_vs_locked
+BENCH_ARGS ?=
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all run check check-quick check-asan check-tsan check-build microbench \
+        install uninstall clean deps cppcheck FORCE
+
+all: $(LIB_A) $(LIB_SO) $(CHMSTRESS) $(BENCH)
+
+# ---- dependencies install themselves -----------------------------------------
+# Debian packages; checked once per build tree (the stamp), installed only
+# when something is missing.
+DEP_HEADERS := /usr/include/ck_epoch.h /usr/include/jansson.h /usr/include/xxhash.h
+DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev pkg-config
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP):
+	@missing=""; \
+	for h in $(DEP_HEADERS); do [ -f "$$h" ] || missing="$$missing $$h"; done; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: missing:$$missing; installing $(DEP_PACKAGES)"; \
+	  sudo=""; \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    if command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	    else echo "deps: not root and no sudo: install $(DEP_PACKAGES) by hand" >&2; exit 1; fi; \
+	  fi; \
+	  $$sudo apt-get update && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEP_PACKAGES) || exit 1; \
+	  for h in $(DEP_HEADERS); do [ -f "$$h" ] || { echo "deps: $$h still missing" >&2; exit 1; }; done; \
+	fi
+	@mkdir -p $(@D) && touch $@
+
+# ---- rebuild when the compiler or flags change ---------------------------------
+# $(call flags_stamp,FILE,TEXT): FILE is rewritten only when TEXT differs.
+define flags_stamp
+	@mkdir -p $(@D); t='$(2)'; [ "$$(cat $(1) 2>/dev/null)" = "$$t" ] || printf '%s' "$$t" > $(1)
+endef
+
+$(BUILD)/obj/.flags: FORCE
+	$(call flags_stamp,$@,$(CC) $(ALL_CFLAGS))
+
+# The git commit is compiled into chmstress --version; recompile when it changes.
+$(BUILD)/obj/.git-commit: FORCE
+	$(call flags_stamp,$@,$(GIT_COMMIT))
+
+# ---- the library -------------------------------------------------------------
+$(BUILD)/obj/chm/%.o: src/chm/%.c $(BUILD)/obj/.flags | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO_REAL): $(LIB_OBJS)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+$(LIB_SO): $(LIB_SO_REAL)
+	ln -sf $(notdir $(LIB_SO_REAL)) $(BUILD)/$(SONAME)
+	ln -sf $(notdir $(LIB_SO_REAL)) $@
+
+# ---- chmstress ------------------------------------------------------------------
+STRESS_CFLAGS = $(ALL_CFLAGS) -Isrc/stress
+
+$(BUILD)/obj/stress/%.o: src/stress/%.c $(BUILD)/obj/.flags | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(STRESS_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/stress/cs_main.o: $(BUILD)/obj/.git-commit
+$(BUILD)/obj/stress/cs_main.o: STRESS_CFLAGS += -DCS_GIT_COMMIT='"$(GIT_COMMIT)"'
+
+$(CHMSTRESS): $(STRESS_OBJS) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $(STRESS_OBJS) $(LIB_A) $(LDFLAGS) $(STRESS_LIBS)
+
+# ---- micro-benchmark ---------------------------------------------------------------
+$(BUILD)/obj/bench/%.o: bench/%.c $(BUILD)/obj/.flags | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BENCH): $(BUILD)/obj/bench/chm_vs_locked.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+microbench: $(BENCH)
+	$(BENCH) -o $(BUILD)/microbench.json $(BENCH_ARGS)
+
+# The main job.  For now the micro-benchmark; the chmstress runner comes next.
+run: all
+	$(BENCH) -o $(BUILD)/microbench.json $(BENCH_ARGS)
+
+# ---- test builds --------------------------------------------------------------------
+# Three builds of the library objects and every tests/test_*.c, each into its
+# own directory, all with the fault-injection hooks compiled in.
+TEST_CFLAGS_test := -O2 -g -DCHM_FAULT_INJECTION
+TEST_CFLAGS_asan := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+                    -fno-sanitize-recover=all -DCHM_FAULT_INJECTION
+TEST_CFLAGS_tsan := -O1 -g -fsanitize=thread -DCHM_FAULT_INJECTION
+TEST_VARIANTS := test asan tsan
+
+# $(call test_variant,NAME)
+define test_variant
+$(1)_CFLAGS = $$(TEST_CFLAGS_$(1)) $$(BASE_CFLAGS) -Itests $$(CFLAGS) $$(EXTRA_CFLAGS)
+$(1)_LIB_OBJS := $$(patsubst src/chm/%.c,$$(BUILD)/$(1)/obj/%.o,$$(LIB_SRCS))
+$(1)_TESTS := $$(patsubst %,$$(BUILD)/$(1)/%,$$(TEST_NAMES))
+
+$$(BUILD)/$(1)/obj/.flags: FORCE
+	$$(call flags_stamp,$$@,$$(CC) $$($(1)_CFLAGS))
+
+$$($(1)_LIB_OBJS): $$(BUILD)/$(1)/obj/%.o: src/chm/%.c $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
+	@mkdir -p $$(@D); rm -f $$@
+	$$(CC) $$($(1)_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
+
+$$($(1)_TESTS): $$(BUILD)/$(1)/%: tests/%.c $$($(1)_LIB_OBJS) $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
+	@rm -f $$@
+	$$(CC) $$($(1)_CFLAGS) $$(DEPFLAGS) -MF $$@.d -o $$@ $$< $$($(1)_LIB_OBJS) $$(LDFLAGS) $$(LIBS) -lm
+
+.PHONY: build-$(1)
+build-$(1): $$($(1)_TESTS)
+	@for f in $$(BUILD)/$(1)/test_*; do n=$$$${f##*/}; n=$$$${n%.d}; \
+	  [ ! -e "$$$$f" ] || [ -e tests/$$$$n.c ] || rm -f "$$$$f"; done
+
+-include $$($(1)_LIB_OBJS:.o=.d) $$(patsubst %,%.d,$$($(1)_TESTS))
+endef
+$(foreach v,$(TEST_VARIANTS),$(eval $(call test_variant,$(v))))
+
+# Parallel compiles inside `make check` unless the caller already gave -j.
+SUBMAKE = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS))
+LABEL_test := normal
+LABEL_asan := asan
+LABEL_tsan := tsan
+
+# $(call run_tests,VARIANTS): build the variants' tests (keep going past a
+# test that does not compile), run each variant's tests with tests/run.sh,
+# one variant after another, then print the one summary line.
+# No stale binary may run: a test that fails to compile has its binary
+# removed first (its recipe), and when a library object fails to compile
+# (its recipe removed it, so it is missing) every test binary of that
+# variant goes.  tests/run.sh counts each missing binary as a failed test.
+define run_tests
+	+@st=0; \
+	if ! $(SUBMAKE) -k $(addprefix build-,$(1)); then \
+	  st=1; \
+	  echo "*** a test build failed (see above): tests that did not build count as failed"; \
+	  $(foreach v,$(1),for o in $($(v)_LIB_OBJS); do \
+	    if [ ! -e $$o ]; then \
+	      find $(BUILD)/$(v) -maxdepth 1 -type f -name 'test_*' ! -name '*.d' -delete; \
+	      break; \
+	    fi; \
+	  done; ) \
+	fi; \
+	totals=""; \
+	for vl in $(foreach v,$(1),$(v):$(LABEL_$(v))); do \
+	  v=$${vl%%:*}; l=$${vl#*:}; \
+	  rm -f $(BUILD)/$$v/run.totals; \
+	  CHM_EXPECTED_TESTS="$(TEST_NAMES)" tests/run.sh $(BUILD)/$$v $$l || st=1; \
+	  totals="$$totals $(BUILD)/$$v/run.totals"; \
+	done; \
+	p=0; f=0; \
+	for t in $$totals; do \
+	  if [ -r "$$t" ]; then read -r tp tf < "$$t"; p=$$((p + tp)); f=$$((f + tf)); \
+	  else f=$$((f + 1)); fi; \
+	done; \
+	[ "$$f" -eq 0 ] || st=1; \
+	echo "$$p passed, $$f failed"; \
+	exit $$st
+endef
+
+check: all
+	$(call run_tests,test asan tsan)
+
+check-quick:
+	$(call run_tests,test)
+
+check-asan:
+	$(call run_tests,asan)
+
+check-tsan:
+	$(call run_tests,tsan)
+
+# Only builds the three test trees (no run).
+check-build: build-test build-asan build-tsan
+
+# ---- install -----------------------------------------------------------------------
+$(BUILD)/chm.pc: chm.pc.in include/chm.h FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	     -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+install: all $(BUILD)/chm.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	           $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libchm.a
+	install -m 755 $(LIB_SO_REAL) $(DESTDIR)$(LIBDIR)/libchm.so.$(VERSION)
+	ln -sf libchm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libchm.so
+	install -m 644 include/chm.h $(DESTDIR)$(INCLUDEDIR)/chm.h
+	install -m 644 $(BUILD)/chm.pc $(DESTDIR)$(LIBDIR)/pkgconfig/chm.pc
+	install -m 755 $(CHMSTRESS) $(DESTDIR)$(BINDIR)/chmstress
+	install -m 644 man/chmstress.1 $(DESTDIR)$(MANDIR)/man1/chmstress.1
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig || true; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libchm.a $(DESTDIR)$(LIBDIR)/libchm.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libchm.so.$(VERSION) \
+	      $(DESTDIR)$(INCLUDEDIR)/chm.h $(DESTDIR)$(LIBDIR)/pkgconfig/chm.pc \
+	      $(DESTDIR)$(BINDIR)/chmstress $(DESTDIR)$(MANDIR)/man1/chmstress.1
+
+# ---- misc ----------------------------------------------------------------------------
+cppcheck:
+	cppcheck --quiet --std=c11 --enable=warning,performance,portability \
+	  --inline-suppr --error-exitcode=1 -D__GNUC__ -D_GNU_SOURCE -Iinclude -Isrc/chm \
+	  src/chm src/stress bench
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:
+
+-include $(LIB_OBJS:.o=.d) $(STRESS_OBJS:.o=.d) $(BUILD)/obj/bench/chm_vs_locked.d
