@@ -1,0 +1,205 @@
+/*
+ * cs_main.c - chmstress's command line: global options and the commands.
+ *
+ * What exists now: --help, --version and `list`.  `run` and `compare` are
+ * recognised but not implemented yet (exit 2).  Exit codes follow DESIGN.md:
+ * 0 good, 1 a check failed or a regression, 2 bad usage or input, 3 a
+ * resource failure.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chm.h"
+
+#ifndef CS_GIT_COMMIT
+#define CS_GIT_COMMIT "unknown"
+#endif
+
+#define CS_EXIT_OK 0
+#define CS_EXIT_USAGE 2
+#define CS_EXIT_RESOURCE 3
+
+/* Where `list` looks for workload files (relative to the working directory). */
+#define CS_WORKLOAD_DIR "workloads"
+
+static const char *const cs_maps[] = {
+    "chm", /* libchm: Java's ConcurrentHashMap design with ck_epoch reclamation */
+};
+
+static void cs_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: chmstress [--help] [--version] COMMAND [ARGS]\n"
+            "\n"
+            "Stress and benchmark tool for concurrent maps (libchm).\n"
+            "\n"
+            "commands:\n"
+            "  list             the maps and the workload files (%s/*.json)\n"
+            "  run ...          run workloads (not implemented yet)\n"
+            "  compare ...      compare results with a baseline (not implemented yet)\n"
+            "\n"
+            "options:\n"
+            "  -h, --help       this help\n"
+            "  -V, --version    version of chmstress and libchm, and the git commit\n"
+            "\n"
+            "exit status: 0 success, 1 a check failed, 2 bad usage or input,\n"
+            "3 a resource failure.\n",
+            CS_WORKLOAD_DIR);
+}
+
+/* Complain about a bad option of `cmd` (NULL: a global option) and point to
+ * --help.  getopt's own messages are off (opterr = 0). */
+static int cs_bad_option(const char *cmd, int opt, char **argv, int failed_at)
+{
+    const char *sep = cmd != NULL ? ": " : "";
+    if (cmd == NULL)
+        cmd = "";
+    if (opt == ':') {
+        fprintf(stderr, "chmstress: %s%soption '%s' needs an argument\n", cmd, sep,
+                argv[failed_at]);
+    } else if (optopt != 0) {
+        fprintf(stderr, "chmstress: %s%sunknown option '-%c'\n", cmd, sep, optopt);
+    } else {
+        fprintf(stderr, "chmstress: %s%sunknown option '%s'\n", cmd, sep,
+                argv[failed_at]);
+    }
+    fprintf(stderr, "Try 'chmstress --help'.\n");
+    return CS_EXIT_USAGE;
+}
+
+static int cs_print_version(void)
+{
+    printf("chmstress %s (git %s)\nlibchm %s\n", CHM_VERSION, CS_GIT_COMMIT,
+           CHM_VERSION);
+    return CS_EXIT_OK;
+}
+
+static int cs_strcmp_p(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cs_cmd_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            printf("usage: chmstress list\n"
+                   "Prints the maps chmstress can run and the workload files in "
+                   "./%s.\n",
+                   CS_WORKLOAD_DIR);
+            return CS_EXIT_OK;
+        }
+        return cs_bad_option("list", opt, argv, optind - 1);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "chmstress: list: unexpected argument '%s'\nTry 'chmstress --help'.\n",
+                argv[optind]);
+        return CS_EXIT_USAGE;
+    }
+
+    printf("maps:\n");
+    for (size_t i = 0; i < sizeof cs_maps / sizeof cs_maps[0]; i++)
+        printf("  %s\n", cs_maps[i]);
+
+    printf("workloads (%s/):\n", CS_WORKLOAD_DIR);
+    DIR *d = opendir(CS_WORKLOAD_DIR);
+    if (d == NULL) {
+        printf("  (none: no %s/ directory here)\n", CS_WORKLOAD_DIR);
+        return CS_EXIT_OK;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int status = CS_EXIT_OK;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || e->d_name[0] == '.' || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, ncap * sizeof *nn);
+            if (nn == NULL) {
+                status = CS_EXIT_RESOURCE;
+                break;
+            }
+            names = nn;
+            cap = ncap;
+        }
+        if ((names[n] = strdup(e->d_name)) == NULL) {
+            status = CS_EXIT_RESOURCE;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (status != CS_EXIT_OK)
+        fprintf(stderr, "chmstress: list: out of memory\n");
+    if (n > 0)
+        qsort(names, n, sizeof *names, cs_strcmp_p);
+    for (size_t i = 0; i < n; i++) {
+        printf("  %s/%s\n", CS_WORKLOAD_DIR, names[i]);
+        free(names[i]);
+    }
+    if (n == 0 && status == CS_EXIT_OK)
+        printf("  (none)\n");
+    free(names);
+    return status;
+}
+
+static int cs_not_implemented(const char *cmd)
+{
+    fprintf(stderr, "chmstress: '%s' is not implemented yet\n", cmd);
+    return CS_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    opterr = 0;
+    /* "+": stop at the first non-option, the command; ":": report missing
+     * arguments as ':' */
+    while ((opt = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            cs_usage(stdout);
+            return CS_EXIT_OK;
+        case 'V':
+            return cs_print_version();
+        default:
+            return cs_bad_option(NULL, opt, argv, optind - 1);
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "chmstress: no command given\n");
+        cs_usage(stderr);
+        return CS_EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (strcmp(cmd, "list") == 0)
+        return cs_cmd_list(sub_argc, sub_argv);
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "compare") == 0)
+        return cs_not_implemented(cmd);
+    if (strcmp(cmd, "help") == 0) {
+        cs_usage(stdout);
+        return CS_EXIT_OK;
+    }
+    fprintf(stderr, "chmstress: unknown command '%s'\nTry 'chmstress --help'.\n", cmd);
+    return CS_EXIT_USAGE;
+}
