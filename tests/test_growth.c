@@ -1,0 +1,290 @@
+/*
+ * test_growth.c - a map grows from one bin's worth of capacity to over a
+ * million keys (scaled) in one thread: every key stays present with its
+ * value, size is exact, the table went through many resizes; then it empties
+ * again.  chm_reserve(n) makes room for n keys: inserting them afterwards
+ * causes no further resize.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chm.h"
+#include "check.h"
+
+static size_t scaled(double base, size_t min)
+{
+    double v = base * chm_test_scale();
+    return v < (double)min ? min : (size_t)v;
+}
+
+static bool is_pow2(size_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* distinct keys that are not sequential (odd multiplier: a bijection) */
+static uintptr_t key_of(size_t i)
+{
+    return (uintptr_t)((uint64_t)i * 0x9e3779b97f4a7c15ULL);
+}
+
+static uintptr_t val_of(uintptr_t k)
+{
+    return (uintptr_t)((uint64_t)k ^ 0x5a5a5a5a12345678ULL) + 1;
+}
+
+static int log2_floor(size_t x)
+{
+    int r = -1;
+    while (x) {
+        x >>= 1;
+        r++;
+    }
+    return r;
+}
+
+static void test_grow_from_one(void)
+{
+    const size_t n = scaled(1100000, 100000);
+    chm_t *m = chm_new(NULL, 1);
+    CHECK(m != NULL);
+    chm_thread_t *t = chm_thread_join(m);
+    CHECK(t != NULL);
+    chm_stats_t st;
+    chm_stats(m, &st);
+    size_t initial_table = st.table_size;
+
+    long bad = 0;
+    uint64_t last_resizes = 0;
+    size_t last_table = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (chm_put(t, key_of(i), val_of(key_of(i)), NULL) != CHM_OK)
+            bad++;
+        if ((i & 0xffff) == 0) {
+            chm_stats(m, &st);
+            if (st.size != i + 1 || !is_pow2(st.table_size) ||
+                st.resizes < last_resizes || st.table_size < last_table)
+                bad++;
+            last_resizes = st.resizes;
+            last_table = st.table_size;
+        }
+    }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(chm_size(m), n);
+
+    bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t v = 0;
+        if (!chm_get(t, key_of(i), &v) || v != val_of(key_of(i)))
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+    /* keys never inserted are absent */
+    bad = 0;
+    for (size_t i = n; i < n + 10000; i++)
+        if (chm_get(t, key_of(i), NULL))
+            bad++;
+    CHECK_EQ_U64(bad, 0);
+
+    chm_stats(m, &st);
+    CHECK_EQ_U64(st.size, n);
+    CHECK(is_pow2(st.table_size));
+    CHECK(st.table_size >= n); /* load factor 0.75 */
+    /* at least one doubling per power of two between the start and now */
+    int need = log2_floor(st.table_size) -
+               log2_floor(initial_table ? initial_table : 2);
+    CHECK(need >= 10);
+    CHECK(st.resizes >= (uint64_t)need);
+    CHECK(st.bins_transferred >= st.table_size / 2);
+
+    /* put on every key again: all EXISTS with the right old value */
+    bad = 0;
+    for (size_t i = 0; i < n; i += 7) {
+        uintptr_t old = 0;
+        if (chm_put(t, key_of(i), val_of(key_of(i)), &old) != CHM_EXISTS ||
+            old != val_of(key_of(i)))
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(chm_size(m), n);
+
+    /* remove all */
+    bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t old = 0;
+        if (chm_remove(t, key_of(i), &old) != CHM_OK ||
+            old != val_of(key_of(i)))
+            bad++;
+        if ((i & 0xffff) == 0 && chm_size(m) != n - i - 1)
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(chm_size(m), 0);
+    bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (chm_get(t, key_of(i), NULL))
+            bad++;
+    CHECK_EQ_U64(bad, 0);
+    chm_stats(m, &st);
+    CHECK_EQ_U64(st.size, 0);
+
+    /* and it is usable again */
+    for (size_t i = 0; i < 1000; i++)
+        CHECK_EQ_INT(chm_put_if_absent(t, key_of(i), i, NULL), CHM_OK);
+    CHECK_EQ_U64(chm_size(m), 1000);
+    for (size_t i = 0; i < 1000; i++) {
+        uintptr_t v = SIZE_MAX;
+        CHECK(chm_get(t, key_of(i), &v));
+        CHECK_EQ_U64(v, i);
+    }
+    chm_thread_leave(t);
+    chm_free(m);
+}
+
+/* growth driven by every inserting operation in turn, interleaved with
+ * removals, checked against a model */
+struct incr {
+    uintptr_t v;
+};
+
+static chm_compute_action set_fn(void *ctx, uintptr_t key, bool present,
+                                 uintptr_t cur, uintptr_t *new_val)
+{
+    (void)key;
+    (void)cur;
+    struct incr *c = ctx;
+    if (present)
+        return CHM_COMPUTE_KEEP;
+    *new_val = c->v;
+    return CHM_COMPUTE_SET;
+}
+
+static void test_grow_mixed_ops(void)
+{
+    const size_t n = scaled(300000, 40000);
+    chm_t *m = chm_new(NULL, 0);
+    chm_thread_t *t = chm_thread_join(m);
+    long bad = 0;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t k = key_of(i), v = val_of(k), out = 0;
+        int rc;
+        switch (i % 3) {
+        case 0:
+            rc = chm_put(t, k, v, NULL);
+            break;
+        case 1:
+            rc = chm_put_if_absent(t, k, v, NULL);
+            break;
+        default: {
+            struct incr c = {v};
+            rc = chm_compute(t, k, set_fn, &c, &out);
+            if (rc == CHM_OK && out != v)
+                bad++;
+            break;
+        }
+        }
+        if (rc != CHM_OK)
+            bad++;
+        count++;
+        /* every 4th key is removed again a little later */
+        if (i >= 100 && (i - 100) % 4 == 0) {
+            uintptr_t ok = key_of(i - 100), old = 0;
+            if (chm_remove(t, ok, &old) != CHM_OK || old != val_of(ok))
+                bad++;
+            count--;
+        }
+    }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(chm_size(m), count);
+    bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool removed = i + 100 < n && i % 4 == 0;
+        uintptr_t v = 0;
+        bool p = chm_get(t, key_of(i), &v);
+        if (p == removed || (p && v != val_of(key_of(i))))
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+    chm_stats_t st;
+    chm_stats(m, &st);
+    CHECK(st.resizes >= 8);
+    CHECK(is_pow2(st.table_size));
+    chm_thread_leave(t);
+    chm_free(m);
+}
+
+static void check_reserve(size_t initial, size_t prefill, size_t n)
+{
+    chm_t *m = chm_new(NULL, initial);
+    chm_thread_t *t = chm_thread_join(m);
+    for (size_t i = 0; i < prefill; i++)
+        CHECK_EQ_INT(chm_put(t, key_of(i), val_of(key_of(i)), NULL), CHM_OK);
+    chm_stats_t before, after;
+    chm_stats(m, &before);
+
+    CHECK_EQ_INT(chm_reserve(t, n), CHM_OK);
+    chm_stats_t reserved;
+    chm_stats(m, &reserved);
+    CHECK(is_pow2(reserved.table_size));
+    CHECK(reserved.table_size >= before.table_size);
+    CHECK(reserved.table_size >= n); /* n fit at load factor 0.75 */
+    CHECK_EQ_U64(reserved.size, prefill);
+    /* prefilled entries survived the growth */
+    long bad = 0;
+    for (size_t i = 0; i < prefill; i++) {
+        uintptr_t v = 0;
+        if (!chm_get(t, key_of(i), &v) || v != val_of(key_of(i)))
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+
+    /* reserving the same or less again changes nothing */
+    CHECK_EQ_INT(chm_reserve(t, n), CHM_OK);
+    CHECK_EQ_INT(chm_reserve(t, n / 2), CHM_OK);
+    CHECK_EQ_INT(chm_reserve(t, 0), CHM_OK);
+    chm_stats(m, &after);
+    CHECK_EQ_U64(after.resizes, reserved.resizes);
+    CHECK_EQ_U64(after.table_size, reserved.table_size);
+
+    /* fill up to n: no further resize */
+    bad = 0;
+    for (size_t i = prefill; i < n; i++)
+        if (chm_put(t, key_of(i), val_of(key_of(i)), NULL) != CHM_OK)
+            bad++;
+    CHECK_EQ_U64(bad, 0);
+    chm_stats(m, &after);
+    CHECK_EQ_U64(after.resizes, reserved.resizes);
+    CHECK_EQ_U64(after.table_size, reserved.table_size);
+    CHECK_EQ_U64(after.size, n);
+    bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t v = 0;
+        if (!chm_get(t, key_of(i), &v) || v != val_of(key_of(i)))
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+    chm_thread_leave(t);
+    chm_free(m);
+}
+
+static void test_reserve(void)
+{
+    size_t big = scaled(200000, 30000);
+    check_reserve(0, 0, big);     /* fresh map, default capacity */
+    check_reserve(1, 0, big);     /* fresh map, smallest capacity */
+    check_reserve(1, 1000, big);  /* a map with entries */
+    check_reserve(16, 0, 13);     /* just past the default threshold */
+    check_reserve(1, 0, 1);
+    check_reserve(0, 100, 100);   /* nothing to grow */
+}
+
+int main(void)
+{
+    run_test("grow_from_one", test_grow_from_one);
+    run_test("grow_mixed_ops", test_grow_mixed_ops);
+    run_test("reserve", test_reserve);
+    return check_finish();
+}
