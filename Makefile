@@ -2,8 +2,9 @@
 #
 #   make               build/libchm.a, build/libchm.so, build/chmstress, the bench
 #   make run           build everything and run the main job (for now: the micro-benchmark)
-#   make check         tests in three builds: normal, ASan+UBSan, TSan
-#   make check-quick | check-asan | check-tsan    one build only
+#   make check         tests in three builds: normal, ASan+UBSan, TSan, and the
+#                      normal build again under valgrind memcheck (leaks fail)
+#   make check-quick | check-asan | check-tsan | check-valgrind    one run only
 #   make microbench    build and run bench/chm_vs_locked
 #   make install PREFIX=/usr/local DESTDIR=       make uninstall    make clean
 #
@@ -62,7 +63,7 @@ BENCH := $(BUILD)/bench/chm_vs_locked
 BENCH_ARGS ?=
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all run check check-quick check-asan check-tsan check-build microbench \
+.PHONY: all run check check-quick check-asan check-tsan check-valgrind check-build microbench \
         install uninstall clean deps cppcheck FORCE
 
 all: $(LIB_A) $(LIB_SO) $(CHMSTRESS) $(BENCH)
@@ -71,7 +72,7 @@ all: $(LIB_A) $(LIB_SO) $(CHMSTRESS) $(BENCH)
 # Debian packages; checked once per build tree (the stamp), installed only
 # when something is missing.
 DEP_HEADERS := /usr/include/ck_epoch.h /usr/include/jansson.h /usr/include/xxhash.h
-DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev pkg-config
+DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev pkg-config valgrind
 
 deps: $(DEPS_STAMP)
 
@@ -79,6 +80,7 @@ $(DEPS_STAMP):
 	@missing=""; \
 	for h in $(DEP_HEADERS); do [ -f "$$h" ] || missing="$$missing $$h"; done; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: missing:$$missing; installing $(DEP_PACKAGES)"; \
 	  sudo=""; \
@@ -188,11 +190,13 @@ $(foreach v,$(TEST_VARIANTS),$(eval $(call test_variant,$(v))))
 
 # Parallel compiles inside `make check` unless the caller already gave -j.
 SUBMAKE = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS))
-LABEL_test := normal
-LABEL_asan := asan
-LABEL_tsan := tsan
+# A run is BUILD:LABEL; the valgrind run reuses the normal build's binaries.
+RUNS_test := test:normal
+RUNS_asan := asan:asan
+RUNS_tsan := tsan:tsan
+RUNS_valgrind := test:valgrind
 
-# $(call run_tests,VARIANTS): build the variants' tests (keep going past a
+# $(call run_tests,VARIANTS,RUNS): build the variants' tests (keep going past a
 # test that does not compile), run each variant's tests with tests/run.sh,
 # one variant after another, then print the one summary line.
 # No stale binary may run: a test that fails to compile has its binary
@@ -212,11 +216,11 @@ define run_tests
 	  done; ) \
 	fi; \
 	totals=""; \
-	for vl in $(foreach v,$(1),$(v):$(LABEL_$(v))); do \
+	for vl in $(foreach r,$(2),$(RUNS_$(r))); do \
 	  v=$${vl%%:*}; l=$${vl#*:}; \
-	  rm -f $(BUILD)/$$v/run.totals; \
+	  rm -f $(BUILD)/$$v/run.$$l.totals; \
 	  CHM_EXPECTED_TESTS="$(TEST_NAMES)" tests/run.sh $(BUILD)/$$v $$l || st=1; \
-	  totals="$$totals $(BUILD)/$$v/run.totals"; \
+	  totals="$$totals $(BUILD)/$$v/run.$$l.totals"; \
 	done; \
 	p=0; f=0; \
 	for t in $$totals; do \
@@ -229,16 +233,19 @@ define run_tests
 endef
 
 check: all
-	$(call run_tests,test asan tsan)
+	$(call run_tests,test asan tsan,test asan tsan valgrind)
 
 check-quick:
-	$(call run_tests,test)
+	$(call run_tests,test,test)
 
 check-asan:
-	$(call run_tests,asan)
+	$(call run_tests,asan,asan)
 
 check-tsan:
-	$(call run_tests,tsan)
+	$(call run_tests,tsan,tsan)
+
+check-valgrind:
+	$(call run_tests,test,valgrind)
 
 # Only builds the three test trees (no run).
 check-build: build-test build-asan build-tsan

@@ -3,7 +3,7 @@
 #
 # Runs every test binary (BUILD_DIR/test_*) of one build, prints each one's
 # output, counts the `ok - ` / `not ok - ` lines, and writes "PASSED FAILED"
-# to BUILD_DIR/run.totals for the Makefile to add up.  A binary that crashes,
+# to BUILD_DIR/run.LABEL.totals for the Makefile to add up.  A binary that crashes,
 # times out, or exits non-zero without a `not ok` line counts as one failed
 # test named after the binary; so does one that reports no test at all.
 #
@@ -26,6 +26,7 @@ timeout_s=${TEST_TIMEOUT:-300}
 case $label in
     normal) default_scale=1 ;;
     asan|tsan) default_scale=0.25 ;;
+    valgrind) default_scale=0.05 ;;
     *) default_scale=1 ;;
 esac
 export CHM_TEST_SCALE=${CHM_TEST_SCALE:-$default_scale}
@@ -69,6 +70,13 @@ wrap=()
 if [ "$label" = tsan ] && command -v setarch >/dev/null 2>&1 &&
    setarch "$(uname -m)" -R true 2>/dev/null; then
     wrap=(setarch "$(uname -m)" -R)
+fi
+
+# valgrind: the normal build's binaries under memcheck; any leak (definite,
+# indirect or possible) or memory error makes the binary exit 99.
+if [ "$label" = valgrind ]; then
+    wrap=(valgrind -q --leak-check=full
+          --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99)
 fi
 
 log=$(mktemp "${TMPDIR:-/tmp}/chm-test.XXXXXX")
@@ -127,5 +135,5 @@ echo "=== $label: $passed ok, $failed not ok in ${elapsed}s"
 for n in "${failed_names[@]}"; do
     echo "===   FAILED $n"
 done
-echo "$passed $failed" > "$dir/run.totals"
+echo "$passed $failed" > "$dir/run.$label.totals"
 [ "$failed" -eq 0 ]

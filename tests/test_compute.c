@@ -8,6 +8,7 @@
  * bins.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -344,11 +345,11 @@ static chm_compute_action holding_fn(void *ctx, uintptr_t key, bool present,
      * blocked would show up as getter_done == 0 below) */
     double t0 = check_now();
     while (!atomic_load(&h->getter_done) && check_now() - t0 < 5.0)
-        ;
+        sched_yield(); /* valgrind runs one thread at a time */
     /* give the other thread's put time to run into the locked bin */
     t0 = check_now();
     while (!atomic_load(&h->release) && check_now() - t0 < 0.02)
-        ;
+        sched_yield();
     *new_val = 77;
     return CHM_COMPUTE_SET;
 }
@@ -358,7 +359,7 @@ static void *hold_other(void *arg)
     struct hold *h = arg;
     chm_thread_t *t = chm_thread_join(h->m);
     while (!atomic_load(&h->in_callback))
-        ;
+        sched_yield();
     h->get_key_present = chm_get(t, h->key, &h->get_key_val);
     h->get_nb_present = chm_get(t, h->neighbour, &h->get_nb_val);
     atomic_store(&h->getter_done, 1);
