@@ -51,6 +51,8 @@ LIB_SRCS := $(sort $(wildcard src/chm/*.c))
 STRESS_SRCS := $(sort $(wildcard src/stress/*.c src/stress/backends/*.c))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_NAMES := $(patsubst tests/%.c,%,$(TEST_SRCS))
+# Tests of the stress tool: they link its objects (all but cs_main.o).
+STRESS_TEST_NAMES := $(filter test_stress_% test_cli,$(TEST_NAMES))
 
 LIB_OBJS := $(patsubst src/chm/%.c,$(BUILD)/obj/chm/%.o,$(LIB_SRCS))
 STRESS_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(STRESS_SRCS))
@@ -155,7 +157,11 @@ run: all
 
 # ---- test builds --------------------------------------------------------------------
 # Three builds of the library objects and every tests/test_*.c, each into its
-# own directory, all with the fault-injection hooks compiled in.
+# own directory, all with the fault-injection hooks compiled in.  Each build
+# also compiles the stress tool's sources with its flags: they make its own
+# BUILD/VARIANT/chmstress (which tests/run.sh hands to the tests as
+# $CHMSTRESS), and tests/test_stress_*.c and tests/test_cli.c link them (all
+# but cs_main.o) and $(STRESS_LIBS); the other tests link only the library.
 TEST_CFLAGS_test := -O2 -g -DCHM_FAULT_INJECTION
 TEST_CFLAGS_asan := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                     -fno-sanitize-recover=all -DCHM_FAULT_INJECTION
@@ -165,8 +171,14 @@ TEST_VARIANTS := test asan tsan
 # $(call test_variant,NAME)
 define test_variant
 $(1)_CFLAGS = $$(TEST_CFLAGS_$(1)) $$(BASE_CFLAGS) -Itests $$(CFLAGS) $$(EXTRA_CFLAGS)
+$(1)_STRESS_CFLAGS = $$($(1)_CFLAGS) -Isrc/stress
 $(1)_LIB_OBJS := $$(patsubst src/chm/%.c,$$(BUILD)/$(1)/obj/%.o,$$(LIB_SRCS))
+$(1)_STRESS_OBJS := $$(patsubst src/%.c,$$(BUILD)/$(1)/obj/%.o,$$(STRESS_SRCS))
+$(1)_STRESS_LINK_OBJS := $$(filter-out %/cs_main.o,$$($(1)_STRESS_OBJS))
+$(1)_CHMSTRESS := $$(BUILD)/$(1)/chmstress
 $(1)_TESTS := $$(patsubst %,$$(BUILD)/$(1)/%,$$(TEST_NAMES))
+$(1)_STRESS_TESTS := $$(patsubst %,$$(BUILD)/$(1)/%,$$(STRESS_TEST_NAMES))
+$(1)_PLAIN_TESTS := $$(filter-out $$($(1)_STRESS_TESTS),$$($(1)_TESTS))
 
 $$(BUILD)/$(1)/obj/.flags: FORCE
 	$$(call flags_stamp,$$@,$$(CC) $$($(1)_CFLAGS))
@@ -175,16 +187,31 @@ $$($(1)_LIB_OBJS): $$(BUILD)/$(1)/obj/%.o: src/chm/%.c $$(BUILD)/$(1)/obj/.flags
 	@mkdir -p $$(@D); rm -f $$@
 	$$(CC) $$($(1)_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
 
-$$($(1)_TESTS): $$(BUILD)/$(1)/%: tests/%.c $$($(1)_LIB_OBJS) $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
+$$($(1)_STRESS_OBJS): $$(BUILD)/$(1)/obj/%.o: src/%.c $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
+	@mkdir -p $$(@D); rm -f $$@
+	$$(CC) $$($(1)_STRESS_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
+
+$$(BUILD)/$(1)/obj/stress/cs_main.o: $$(BUILD)/obj/.git-commit
+$$(BUILD)/$(1)/obj/stress/cs_main.o: $(1)_STRESS_CFLAGS += -DCS_GIT_COMMIT='"$$(GIT_COMMIT)"'
+
+$$($(1)_CHMSTRESS): $$($(1)_STRESS_OBJS) $$($(1)_LIB_OBJS)
+	@rm -f $$@
+	$$(CC) $$($(1)_CFLAGS) -o $$@ $$($(1)_STRESS_OBJS) $$($(1)_LIB_OBJS) $$(LDFLAGS) $$(STRESS_LIBS)
+
+$$($(1)_PLAIN_TESTS): $$(BUILD)/$(1)/%: tests/%.c $$($(1)_LIB_OBJS) $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
 	@rm -f $$@
 	$$(CC) $$($(1)_CFLAGS) $$(DEPFLAGS) -MF $$@.d -o $$@ $$< $$($(1)_LIB_OBJS) $$(LDFLAGS) $$(LIBS) -lm
 
+$$($(1)_STRESS_TESTS): $$(BUILD)/$(1)/%: tests/%.c $$($(1)_STRESS_LINK_OBJS) $$($(1)_LIB_OBJS) $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
+	@rm -f $$@
+	$$(CC) $$($(1)_STRESS_CFLAGS) $$(DEPFLAGS) -MF $$@.d -o $$@ $$< $$($(1)_STRESS_LINK_OBJS) $$($(1)_LIB_OBJS) $$(LDFLAGS) $$(STRESS_LIBS)
+
 .PHONY: build-$(1)
-build-$(1): $$($(1)_TESTS)
+build-$(1): $$($(1)_TESTS) $$($(1)_CHMSTRESS)
 	@for f in $$(BUILD)/$(1)/test_*; do n=$$$${f##*/}; n=$$$${n%.d}; \
 	  [ ! -e "$$$$f" ] || [ -e tests/$$$$n.c ] || rm -f "$$$$f"; done
 
--include $$($(1)_LIB_OBJS:.o=.d) $$(patsubst %,%.d,$$($(1)_TESTS))
+-include $$($(1)_LIB_OBJS:.o=.d) $$($(1)_STRESS_OBJS:.o=.d) $$(patsubst %,%.d,$$($(1)_TESTS))
 endef
 $(foreach v,$(TEST_VARIANTS),$(eval $(call test_variant,$(v))))
 
@@ -202,7 +229,9 @@ RUNS_valgrind := test:valgrind
 # No stale binary may run: a test that fails to compile has its binary
 # removed first (its recipe), and when a library object fails to compile
 # (its recipe removed it, so it is missing) every test binary of that
-# variant goes.  tests/run.sh counts each missing binary as a failed test.
+# variant goes, and its chmstress; when a stress object is missing, the
+# variant's chmstress goes and, unless it is cs_main.o, the stress tests.
+# tests/run.sh counts each missing binary as a failed test.
 define run_tests
 	+@st=0; \
 	if ! $(SUBMAKE) -k $(addprefix build-,$(1)); then \
@@ -211,7 +240,14 @@ define run_tests
 	  $(foreach v,$(1),for o in $($(v)_LIB_OBJS); do \
 	    if [ ! -e $$o ]; then \
 	      find $(BUILD)/$(v) -maxdepth 1 -type f -name 'test_*' ! -name '*.d' -delete; \
+	      rm -f $($(v)_CHMSTRESS); \
 	      break; \
+	    fi; \
+	  done; \
+	  for o in $($(v)_STRESS_OBJS); do \
+	    if [ ! -e $$o ]; then \
+	      rm -f $($(v)_CHMSTRESS); \
+	      [ "$${o##*/}" = cs_main.o ] || rm -f $($(v)_STRESS_TESTS); \
 	    fi; \
 	  done; ) \
 	fi; \

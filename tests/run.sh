@@ -7,6 +7,9 @@
 # times out, or exits non-zero without a `not ok` line counts as one failed
 # test named after the binary; so does one that reports no test at all.
 #
+# Exports CHMSTRESS (BUILD_DIR/chmstress, absolute) and CS_WORKLOAD_DIR (the
+# repository's workloads/, absolute) for the stress tool's tests.
+#
 # LABEL picks the size scale (CHM_TEST_SCALE: normal 1, asan 0.25, tsan 0.25;
 # a CHM_TEST_SCALE already in the environment wins) and the sanitizer options.
 # TEST_TIMEOUT (seconds, default 300) bounds each binary.  CHM_EXPECTED_TESTS
@@ -34,6 +37,13 @@ export CHM_TEST_SCALE=${CHM_TEST_SCALE:-$default_scale}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# The stress tool's tests (test_cli, test_stress_*) run this build's own
+# chmstress (the Makefile builds BUILD_DIR/chmstress with the same flags) on
+# the repository's workload files.
+repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=$(cd "$dir" 2>/dev/null && pwd || echo "$dir")
+export CHMSTRESS="$build_dir/chmstress"
+export CS_WORKLOAD_DIR="$repo_dir/workloads"
 
 passed=0
 failed=0

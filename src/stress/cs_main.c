@@ -1,10 +1,10 @@
 /*
  * cs_main.c - chmstress's command line: global options and the commands.
  *
- * What exists now: --help, --version and `list`.  `run` and `compare` are
+ * Commands: run (cs_cmd_run.c), list, --help, --version.  `compare` is
  * recognised but not implemented yet (exit 2).  Exit codes follow DESIGN.md:
  * 0 good, 1 a check failed or a regression, 2 bad usage or input, 3 a
- * resource failure.
+ * resource failure, 130 interrupted.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,21 +14,20 @@
 #include <string.h>
 
 #include "chm.h"
+#include "cs.h"
 
 #ifndef CS_GIT_COMMIT
 #define CS_GIT_COMMIT "unknown"
 #endif
 
-#define CS_EXIT_OK 0
-#define CS_EXIT_USAGE 2
-#define CS_EXIT_RESOURCE 3
+/* Where `list` looks for workload files: $CS_WORKLOAD_DIR, else ./workloads. */
+#define CS_WORKLOAD_DIR cs_workload_dir()
 
-/* Where `list` looks for workload files (relative to the working directory). */
-#define CS_WORKLOAD_DIR "workloads"
-
-static const char *const cs_maps[] = {
-    "chm", /* libchm: Java's ConcurrentHashMap design with ck_epoch reclamation */
-};
+static const char *cs_workload_dir(void)
+{
+    const char *d = getenv("CS_WORKLOAD_DIR");
+    return d != NULL && *d != '\0' ? d : "workloads";
+}
 
 static void cs_usage(FILE *f)
 {
@@ -39,7 +38,10 @@ static void cs_usage(FILE *f)
             "\n"
             "commands:\n"
             "  list             the maps and the workload files (%s/*.json)\n"
-            "  run ...          run workloads (not implemented yet)\n"
+            "  run -w FILE [-m MAP[,MAP..]] [-t N[,N..]] [-d SECONDS | -n OPS]\n"
+            "      [--seed N] [--check none|counts|linearizability]\n"
+            "      [-k KEYS] [-o OUT.json] [--repeat N] [--quiet]\n"
+            "                   run a workload ('chmstress run --help' for each flag)\n"
             "  compare ...      compare results with a baseline (not implemented yet)\n"
             "\n"
             "options:\n"
@@ -108,8 +110,8 @@ static int cs_cmd_list(int argc, char **argv)
     }
 
     printf("maps:\n");
-    for (size_t i = 0; i < sizeof cs_maps / sizeof cs_maps[0]; i++)
-        printf("  %s\n", cs_maps[i]);
+    for (int i = 0; cs_backends[i] != NULL; i++)
+        printf("  %-8s %s\n", cs_backends[i]->name, cs_backends[i]->description);
 
     printf("workloads (%s/):\n", CS_WORKLOAD_DIR);
     DIR *d = opendir(CS_WORKLOAD_DIR);
@@ -194,7 +196,9 @@ int main(int argc, char **argv)
     char **sub_argv = argv + optind;
     if (strcmp(cmd, "list") == 0)
         return cs_cmd_list(sub_argc, sub_argv);
-    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "compare") == 0)
+    if (strcmp(cmd, "run") == 0)
+        return cs_cmd_run(sub_argc, sub_argv, CS_GIT_COMMIT);
+    if (strcmp(cmd, "compare") == 0)
         return cs_not_implemented(cmd);
     if (strcmp(cmd, "help") == 0) {
         cs_usage(stdout);
