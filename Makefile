@@ -1,7 +1,7 @@
 # Makefile for libchm, the chmstress tool and their tests (GNU make).
 #
 #   make               build/libchm.a, build/libchm.so, build/chmstress, the bench
-#   make run           build everything and run the main job (for now: the micro-benchmark)
+#   make run           build everything and run the main job (chmstress on read-heavy)
 #   make check         tests in three builds: normal, ASan+UBSan, TSan, and the
 #                      normal build again under valgrind memcheck (leaks fail)
 #   make check-quick | check-asan | check-tsan | check-valgrind    one run only
@@ -151,9 +151,11 @@ $(BENCH): $(BUILD)/obj/bench/chm_vs_locked.o $(LIB_A)
 microbench: $(BENCH)
 	$(BENCH) -o $(BUILD)/microbench.json $(BENCH_ARGS)
 
-# The main job.  For now the micro-benchmark; the chmstress runner comes next.
+# The main job: chmstress on the bundled read-heavy workload, every map side
+# by side at 1 and 2 threads, count checks on, result in results/.
+RUN_ARGS ?= -w workloads/read-heavy.json -m chm,locked,null -t 1,2
 run: all
-	$(BENCH) -o $(BUILD)/microbench.json $(BENCH_ARGS)
+	$(CHMSTRESS) run $(RUN_ARGS)
 
 # ---- test builds --------------------------------------------------------------------
 # Three builds of the library objects and every tests/test_*.c, each into its
