@@ -309,6 +309,38 @@ static void chm_unlink_list(chm_thread_t *t, chm_table_t *tab, size_t i,
     chm_retire_entry(t, e);
 }
 
+/* What an update does to a locked bin, by kind: req is its request. */
+typedef void chm_list_fn(chm_thread_t *t, void *req, chm_table_t *tab,
+                         size_t i, chm_node_t *head);
+typedef void chm_tree_fn(chm_thread_t *t, void *req, chm_table_t *tab,
+                         size_t i, chm_treebin_t *b);
+
+/* Lock f, the head of tab->bins[i] when the caller loaded it, and if it is
+ * still the head, apply the update for its kind (I2).  Returns false when f
+ * stopped being the head while we waited (removed, moved, treeified): the
+ * caller retries with a fresh load. */
+static bool chm_update_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
+                           chm_node_t *f, chm_list_fn *on_list,
+                           chm_tree_fn *on_tree, void *req)
+{
+    bool done = false;
+    chm_lock_acquire(&f->lock);
+    /* Under f's lock the head cannot change away from f (I2), so this load
+     * needs no ordering to be current; acquire because we dereference the
+     * nodes behind it. */
+    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+        done = true;
+        if (f->kind == CHM_K_NODE)
+            on_list(t, req, tab, i, f);
+        else if (f->kind == CHM_K_TREEBIN)
+            on_tree(t, req, tab, i, (chm_treebin_t *)f);
+        else /* a reservation is replaced before its lock is released */
+            CHM_CHECK(false, "reservation node locked after compute");
+    }
+    chm_lock_release(&f->lock);
+    return done;
+}
+
 /* ---- insert ------------------------------------------------------------ */
 
 typedef struct chm_put_req {
@@ -322,8 +354,12 @@ typedef struct chm_put_req {
 } chm_put_req;
 
 /* Under the lock of list bin f. */
-static void chm_put_list(chm_thread_t *t, chm_put_req *rq, chm_node_t *f)
+static void chm_put_list(chm_thread_t *t, void *req, chm_table_t *tab,
+                         size_t i, chm_node_t *f)
 {
+    chm_put_req *rq = req;
+    (void)tab;
+    (void)i;
     chm_t *m = t->map;
     chm_node_t *e = f, *pred = NULL;
     rq->bin_count = 0;
@@ -357,8 +393,12 @@ static void chm_put_list(chm_thread_t *t, chm_put_req *rq, chm_node_t *f)
 }
 
 /* Under the lock of tree bin b. */
-static void chm_put_tree(chm_thread_t *t, chm_put_req *rq, chm_treebin_t *b)
+static void chm_put_tree(chm_thread_t *t, void *req, chm_table_t *tab,
+                         size_t i, chm_treebin_t *b)
 {
+    chm_put_req *rq = req;
+    (void)tab;
+    (void)i;
     bool inserted = false;
     rq->bin_count = 2;
     chm_node_t *p = chm_tree_put(t->map, b, rq->h, rq->key, rq->val,
@@ -380,24 +420,6 @@ static void chm_put_tree(chm_thread_t *t, chm_put_req *rq, chm_treebin_t *b)
 
 /* Lock head f of tab->bins[i] and insert; false if f stopped being the
  * head while we waited (retry). */
-static bool chm_put_locked(chm_thread_t *t, chm_put_req *rq, chm_table_t *tab,
-                           size_t i, chm_node_t *f)
-{
-    bool done = false;
-    chm_lock_acquire(&f->lock);
-    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
-        done = true;
-        if (f->kind == CHM_K_NODE)
-            chm_put_list(t, rq, f);
-        else if (f->kind == CHM_K_TREEBIN)
-            chm_put_tree(t, rq, (chm_treebin_t *)f);
-        else
-            CHM_CHECK(false, "reservation node locked after compute");
-    }
-    chm_lock_release(&f->lock);
-    return done;
-}
-
 static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
                        bool only_if_absent, uintptr_t *old_out)
 {
@@ -441,7 +463,7 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
             rq.status = CHM_EXISTS;
             break;
         }
-        if (chm_put_locked(t, &rq, tab, i, f)) {
+        if (chm_update_bin(t, tab, i, f, chm_put_list, chm_put_tree, &rq)) {
             if (rq.bin_count >= CHM_TREEIFY_THRESHOLD && rq.status == CHM_OK)
                 chm_treeify_bin(t, tab, i);
             break;
@@ -493,9 +515,10 @@ static bool chm_rn_matches(chm_rn_req *rq, chm_node_t *e)
     return true;
 }
 
-static void chm_rn_list(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
+static void chm_rn_list(chm_thread_t *t, void *req, chm_table_t *tab,
                         size_t i, chm_node_t *f)
 {
+    chm_rn_req *rq = req;
     chm_t *m = t->map;
     chm_node_t *pred = NULL;
     for (chm_node_t *e = f; e != NULL;
@@ -518,9 +541,10 @@ static void chm_rn_list(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
     rq->status = CHM_NOT_FOUND;
 }
 
-static void chm_rn_tree(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
+static void chm_rn_tree(chm_thread_t *t, void *req, chm_table_t *tab,
                         size_t i, chm_treebin_t *b)
 {
+    chm_rn_req *rq = req;
     chm_node_t *p = chm_tree_find(t->map, b, rq->h, rq->key);
     if (p == NULL) {
         rq->status = CHM_NOT_FOUND;
@@ -540,24 +564,6 @@ static void chm_rn_tree(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
     chm_tree_shrink(t, tab, i, b);
     rq->status = CHM_OK;
     rq->removed = true;
-}
-
-static bool chm_rn_locked(chm_thread_t *t, chm_rn_req *rq, chm_table_t *tab,
-                          size_t i, chm_node_t *f)
-{
-    bool done = false;
-    chm_lock_acquire(&f->lock);
-    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
-        done = true;
-        if (f->kind == CHM_K_NODE)
-            chm_rn_list(t, rq, tab, i, f);
-        else if (f->kind == CHM_K_TREEBIN)
-            chm_rn_tree(t, rq, tab, i, (chm_treebin_t *)f);
-        else
-            CHM_CHECK(false, "reservation node locked after compute");
-    }
-    chm_lock_release(&f->lock);
-    return done;
 }
 
 /* Java's replaceNode: remove or replace, optionally only if the value is
@@ -582,7 +588,7 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
             tab = chm_help_transfer(t, tab, f);
             continue;
         }
-        if (chm_rn_locked(t, rq, tab, i, f))
+        if (chm_update_bin(t, tab, i, f, chm_rn_list, chm_rn_tree, rq))
             break;
     }
     if (rq->removed)
@@ -694,9 +700,10 @@ static void chm_cp_absent(chm_thread_t *t, chm_cp_req *rq, chm_node_t *pred,
     rq->delta = 1;
 }
 
-static void chm_cp_list(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+static void chm_cp_list(chm_thread_t *t, void *req, chm_table_t *tab,
                         size_t i, chm_node_t *f)
 {
+    chm_cp_req *rq = req;
     chm_t *m = t->map;
     chm_node_t *pred = NULL;
     rq->bin_count = 0;
@@ -711,9 +718,10 @@ static void chm_cp_list(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
     chm_cp_absent(t, rq, pred, NULL);
 }
 
-static void chm_cp_tree(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+static void chm_cp_tree(chm_thread_t *t, void *req, chm_table_t *tab,
                         size_t i, chm_treebin_t *b)
 {
+    chm_cp_req *rq = req;
     rq->bin_count = 2;
     chm_node_t *p = chm_tree_find(t->map, b, rq->h, rq->key);
     if (p != NULL)
@@ -768,24 +776,6 @@ static bool chm_cp_empty(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
     return true;
 }
 
-static bool chm_cp_locked(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
-                          size_t i, chm_node_t *f)
-{
-    bool done = false;
-    chm_lock_acquire(&f->lock);
-    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
-        done = true;
-        if (f->kind == CHM_K_NODE)
-            chm_cp_list(t, rq, tab, i, f);
-        else if (f->kind == CHM_K_TREEBIN)
-            chm_cp_tree(t, rq, tab, i, (chm_treebin_t *)f);
-        else
-            CHM_CHECK(false, "reservation node locked after compute");
-    }
-    chm_lock_release(&f->lock);
-    return done;
-}
-
 int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
                 uintptr_t *out)
 {
@@ -809,7 +799,7 @@ int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
             tab = chm_help_transfer(t, tab, f);
             continue;
         }
-        if (chm_cp_locked(t, &rq, tab, i, f)) {
+        if (chm_update_bin(t, tab, i, f, chm_cp_list, chm_cp_tree, &rq)) {
             if (rq.delta > 0 && rq.bin_count >= CHM_TREEIFY_THRESHOLD)
                 chm_treeify_bin(t, tab, i);
             break;
