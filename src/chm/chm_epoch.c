@@ -169,8 +169,7 @@ chm_thread_t *chm_thread_join(chm_t *m)
 
 void chm_thread_leave(chm_thread_t *t)
 {
-    CHM_CHECK(t != NULL && t->magic == CHM_THREAD_MAGIC && t->joined,
-              "not a joined thread handle");
+    CHM_CHECK_THREAD(t);
     CHM_CHECK(t->depth == 0, "leaving while pinned");
     chm_t *m = t->map;
     /* Run this record's pending frees: unregister would drop them.  The
@@ -187,16 +186,9 @@ void chm_thread_leave(chm_thread_t *t)
     pthread_mutex_unlock(&m->threads_lock);
 }
 
-static void chm_check_thread(chm_thread_t *t)
-{
-    CHM_CHECK(t != NULL && t->magic == CHM_THREAD_MAGIC && t->joined,
-              "not a joined thread handle");
-    (void)t;
-}
-
 void chm_pin(chm_thread_t *t)
 {
-    chm_check_thread(t);
+    CHM_CHECK_THREAD(t);
     /* ck_epoch_begin publishes "active" with a full fence before it reads
      * the global epoch, so every later load of a shared pointer in this
      * section is ordered after we became visible as active. */
@@ -214,7 +206,7 @@ static void chm_poll(chm_thread_t *t)
 
 void chm_unpin(chm_thread_t *t)
 {
-    chm_check_thread(t);
+    CHM_CHECK_THREAD(t);
     CHM_CHECK(t->depth > 0, "unpin without pin");
     if (--t->depth != 0)
         return;

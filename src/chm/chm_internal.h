@@ -295,6 +295,11 @@ void chm_misuse(const char *what, const char *func);
     do { if (!(cond)) chm_misuse((what), __func__); } while (0)
 #endif
 
+/* Every public call that takes a handle checks it before using it. */
+#define CHM_CHECK_THREAD(t) \
+    CHM_CHECK((t) != NULL && (t)->magic == CHM_THREAD_MAGIC && (t)->joined, \
+              "not a joined thread handle")
+
 /* Compute recursion guard (chm_map.c): true if the calling OS thread is
  * inside a compute callback on map m. */
 bool chm_in_compute(const chm_t *m);

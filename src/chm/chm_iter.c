@@ -20,6 +20,7 @@
 
 void chm_iter_init(chm_iter *it, chm_thread_t *t)
 {
+    CHM_CHECK_THREAD(t);
     chm_pin(t);
     chm_table_t *tab = atomic_load_explicit(&t->map->table,
                                             memory_order_acquire);

@@ -188,8 +188,7 @@ bool chm_in_compute(const chm_t *m)
 
 static bool chm_update_refused(chm_thread_t *t)
 {
-    CHM_CHECK(t != NULL && t->magic == CHM_THREAD_MAGIC && t->joined,
-              "not a joined thread handle");
+    CHM_CHECK_THREAD(t);
     return chm_compute_top != NULL && chm_in_compute(t->map);
 }
 
@@ -240,6 +239,7 @@ static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
 
 bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
 {
+    CHM_CHECK_THREAD(t);
     chm_t *m = t->map;
     uint64_t h = chm_hash_key(m, key);
     chm_pin(t);
