@@ -377,6 +377,12 @@ typedef struct cs_report {
 /* Run every map x threads x repeat of cfg; fills rep.  Returns an exit
  * code: OK, CHECK (a check failed), RESOURCE, INTERRUPTED. */
 int cs_run_all(const cs_config *cfg, cs_report *rep);
+/* The pieces of cs_run_all, for tests that bring their own backend: start
+ * a report, then run one map x thread count x repeat into it (same exit
+ * codes; the runs and the check result are appended). */
+void cs_report_init(cs_report *rep, const cs_config *cfg);
+int cs_run_map(const cs_config *cfg, const cs_backend *be, unsigned nthreads,
+               unsigned repeat, cs_report *rep);
 void cs_report_free(cs_report *rep);
 /* Set by the SIGINT handler; the runner stops at the next batch. */
 extern volatile _Atomic int cs_interrupted;

@@ -138,12 +138,12 @@ static void cs_check_key(cs_checker *c, const cs_backend *be, void *tctx,
         return;
     snprintf(out->evidence[out->nevidence++], sizeof out->evidence[0],
              "conservation: key #%llu (key 0x%016llx): prefill %d + "
-             "inserts - removes by all threads = %lld, so it should be %s; "
-             "the map %s",
+             "inserts - removes by all threads = %lld, %s; the map %s",
              (unsigned long long)i, (unsigned long long)cs_key_of(i),
              i < c->prefilled ? 1 : 0, (long long)net,
-             !ok ? "impossible (each key is 0 or 1)"
-                 : net == 1 ? "present" : "absent",
+             !ok ? "which is impossible (a key is held 0 or 1 times)"
+                 : net == 1 ? "so it should be present"
+                            : "so it should be absent",
              present ? "holds it" : "does not hold it");
 }
 

@@ -591,8 +591,8 @@ static int cs_run_phases(cs_runctx *rc, cs_report *rep, unsigned repeat)
     return code;
 }
 
-static int cs_run_one(const cs_config *cfg, const cs_backend *be,
-                      unsigned nthreads, unsigned repeat, cs_report *rep)
+int cs_run_map(const cs_config *cfg, const cs_backend *be, unsigned nthreads,
+               unsigned repeat, cs_report *rep)
 {
     cs_runctx rc;
     memset(&rc, 0, sizeof rc);
@@ -657,11 +657,16 @@ static void cs_stamp_now(char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int cs_run_all(const cs_config *cfg, cs_report *rep)
+void cs_report_init(cs_report *rep, const cs_config *cfg)
 {
     memset(rep, 0, sizeof *rep);
     rep->cfg = *cfg;
     cs_stamp_now(rep->started_at, sizeof rep->started_at);
+}
+
+int cs_run_all(const cs_config *cfg, cs_report *rep)
+{
+    cs_report_init(rep, cfg);
     int worst = CS_EXIT_OK;
     for (unsigned r = 0; r < cfg->repeat; r++)
         for (int mi = 0; mi < cfg->nmaps; mi++)
@@ -670,7 +675,7 @@ int cs_run_all(const cs_config *cfg, cs_report *rep)
                                          memory_order_relaxed))
                     goto out;
                 const cs_backend *be = cs_backend_find(cfg->maps[mi]);
-                int code = cs_run_one(cfg, be, cfg->threads[ti], r, rep);
+                int code = cs_run_map(cfg, be, cfg->threads[ti], r, rep);
                 if (code == CS_EXIT_RESOURCE)
                     return code;
                 if (code != CS_EXIT_OK)
