@@ -365,15 +365,13 @@ static void cs_progress(const cs_runctx *rc, const cs_run *run, double t)
     fflush(stderr);
 }
 
-/* Wait for the phase to end, sampling the timeline every CS_TICK_S. */
+/* Wait for the phase to end, sampling the timeline every CS_TICK_S (the
+ * caller took the point at t = 0). */
 static int cs_watch_phase(cs_runctx *rc, cs_run *run, double t0)
 {
     uint64_t last_ops = 0;
     double last_t = 0;
     const cs_phase *ph = rc->phase;
-    /* a point at the start: the table before this phase changed it */
-    if (cs_timeline_add(run, rc, 0, &last_ops, &last_t) != CS_EXIT_OK)
-        return CS_EXIT_RESOURCE;
     for (;;) {
         double left = ph->ops > 0 ? CS_TICK_S
                                   : t0 + ph->duration_s - cs_now();
@@ -450,6 +448,12 @@ static int cs_phase_once(cs_runctx *rc, int pi, cs_run *run)
     atomic_store_explicit(&rc->stop, false, memory_order_relaxed);
     atomic_store_explicit(&rc->budget, (int64_t)rc->phase->ops,
                           memory_order_relaxed);
+    /* The point at t = 0 is taken before the workers are released: the
+     * table as this phase found it, however fast the phase then runs. */
+    uint64_t zero_ops = 0;
+    double zero_t = 0;
+    if (pi >= 0) /* out of memory here only loses the point */
+        (void)cs_timeline_add(run, rc, 0, &zero_ops, &zero_t);
     pthread_barrier_wait(&rc->start);
     double t0 = cs_now();
     int rcode = CS_EXIT_OK;
