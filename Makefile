@@ -151,6 +151,25 @@ $(BENCH): $(BUILD)/obj/bench/chm_vs_locked.o $(LIB_A)
 microbench: $(BENCH)
 	$(BENCH) -o $(BUILD)/microbench.json $(BENCH_ARGS)
 
+# ---- linearizability checker benchmark ----------------------------------------------
+# `make lin-bench`: build bench/lin_bench (with src/stress/cs_lin.c) and check a
+# 1,000,000-op history of 1,000 keys with 2 checker threads (LIN_BENCH_ARGS).
+LIN_BENCH := $(BUILD)/bench/lin_bench
+LIN_BENCH_ARGS ?=
+.PHONY: lin-bench
+$(BUILD)/obj/bench/lin_bench.o: bench/lin_bench.c $(BUILD)/obj/.flags | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isrc/stress $(DEPFLAGS) -c $< -o $@
+
+$(LIN_BENCH): $(BUILD)/obj/bench/lin_bench.o $(BUILD)/obj/stress/cs_lin.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) -pthread
+
+lin-bench: $(LIN_BENCH)
+	$(LIN_BENCH) $(LIN_BENCH_ARGS)
+
+-include $(BUILD)/obj/bench/lin_bench.d
+
 # The main job: chmstress on the bundled read-heavy workload, every map side
 # by side at 1 and 2 threads, count checks on, result in results/.
 RUN_ARGS ?= -w workloads/read-heavy.json -m chm,locked,null -t 1,2
