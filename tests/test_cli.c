@@ -352,6 +352,12 @@ static const bad_case bad_cases[] = {
     {"map_not_object", WITH_PHASE(", \"map\": 5"), {"map"}},
     {"resizer_no_enabled", WITH_PHASE(", \"resizer\": {\"interval_ms\": 2}"),
      {"resizer.enabled"}},
+    {"lin_unknown_field", WITH_PHASE(", \"linearizability\": {\"kees\": 4}"),
+     {"linearizability.kees"}},
+    {"lin_keys_zero", WITH_PHASE(", \"linearizability\": {\"keys\": 0}"),
+     {"linearizability.keys"}},
+    {"lin_max_ops_type", WITH_PHASE(", \"linearizability\": {\"max_ops\": \"lots\"}"),
+     {"linearizability.max_ops"}},
     {"resizer_interval", WITH_PHASE(", \"resizer\": {\"enabled\": true, "
                                     "\"interval_ms\": 0}"),
      {"resizer.interval_ms"}},
@@ -509,6 +515,9 @@ static void test_defaults(void)
     CHECK(c->latency_sample == 0.01);
     CHECK(!c->resizer);
     CHECK(c->resizer_interval_ms == 1.0);
+    CHECK_EQ_U64(c->lin_keys, 64);
+    CHECK_EQ_U64(c->lin_max_ops, 2000000);
+    CHECK_EQ_U64(c->lin_budget, 2000000);
     CHECK_EQ_U64(c->initial_capacity, 0);
     CHECK_EQ_STR(c->out, "");
     CHECK(!c->quiet);
@@ -627,7 +636,8 @@ static void check_round_trip(const char *path, const cs_config *c)
     /* every documented field is there */
     static const char *const fields[] = {
         "name", "description", "map", "keys", "prefill", "phases", "threads",
-        "maps", "seed", "check", "repeat", "latency_sample", "resizer"};
+        "maps", "seed", "check", "repeat", "latency_sample", "resizer",
+        "linearizability"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         CHECK_MSG(json_object_get(j1, fields[i]) != NULL, "%.200s: to_json lacks %s",
                   path, fields[i]);

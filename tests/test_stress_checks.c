@@ -42,6 +42,36 @@ static bool phantom_get(void *t, uint64_t key, uint64_t *val)
     return found;
 }
 
+/* A get that sometimes returns the key's previous value: every value it
+ * returns was written for the key (provenance passes), but it is stale. */
+static struct { _Atomic uint64_t key, old; } prev[4096];
+
+static cs_res remembering_put(void *t, uint64_t key, uint64_t val,
+                              uint64_t *old)
+{
+    uint64_t o = 0;
+    cs_res r = cs_backend_locked.put(t, key, val, &o);
+    if (r == CS_R_REPLACED) {
+        atomic_store(&prev[key % 4096].key, 0);
+        atomic_store(&prev[key % 4096].old, o);
+        atomic_store(&prev[key % 4096].key, key);
+    }
+    if (old != NULL)
+        *old = o;
+    return r;
+}
+
+static bool stale_get(void *t, uint64_t key, uint64_t *val)
+{
+    bool found = cs_backend_locked.get(t, key, val);
+    if (found && ++calls % 8 == 0 && atomic_load(&prev[key % 4096].key) == key) {
+        uint64_t o = atomic_load(&prev[key % 4096].old);
+        if (atomic_load(&prev[key % 4096].key) == key && o != 0)
+            *val = o;
+    }
+    return found;
+}
+
 static size_t off_by_one_size(void *map)
 {
     return cs_backend_locked.size(map) + 1;
@@ -147,6 +177,49 @@ static void test_size_lie_caught(void)
     expect_caught(&be, "size");
 }
 
+/* Counts cannot see a stale read; linearizability must. */
+static void test_stale_read_caught_by_linearizability(void)
+{
+    static cs_config cfg;
+    cs_report rep;
+    cs_backend be = cs_backend_locked;
+    be.name = "stale-get";
+    be.put = remembering_put;
+    be.get = stale_get;
+    CHECK_EQ_INT(load_config(&cfg), 0);
+    cfg.quiet = true;
+    cfg.keys.range = 64;               /* hot keys: many puts per key */
+    cfg.check = CS_CHECK_LINEARIZABILITY;
+    cfg.lin_keys = 16;
+    cs_report_init(&rep, &cfg);
+    int code = cs_run_map(&cfg, &be, 2, 0, &rep);
+    CHECK_EQ_INT(code, CS_EXIT_CHECK);
+    CHECK_EQ_U64(rep.nchecks, 1);
+    if (rep.nchecks == 1) {
+        const cs_check_result *c = &rep.checks[0];
+        CHECK(c->lin_ran);
+        CHECK(c->lin_failed > 0);
+        CHECK(!c->passed);
+        CHECK(strstr(c->lin_evidence, "cannot be linearized") != NULL);
+        CHECK(strstr(c->lin_evidence, "get") != NULL);
+        /* provenance saw nothing wrong: each value was written for its key */
+        CHECK(!evidence_has(c, "value provenance"));
+        printf("#   stale-get: %llu of %llu keys not linearizable; evidence:\n%s",
+               (unsigned long long)c->lin_failed,
+               (unsigned long long)c->lin_keys, c->lin_evidence);
+    }
+    cs_report_free(&rep);
+    /* the honest map passes the same run */
+    cs_report_init(&rep, &cfg);
+    CHECK_EQ_INT(cs_run_map(&cfg, &cs_backend_locked, 2, 0, &rep), CS_EXIT_OK);
+    if (rep.nchecks == 1) {
+        CHECK(rep.checks[0].lin_ran);
+        CHECK_EQ_U64(rep.checks[0].lin_failed, 0);
+        CHECK(rep.checks[0].lin_keys > 0);
+    }
+    cs_report_free(&rep);
+}
+
 static void test_honest_map_passes(void)
 {
     static cs_config cfg;
@@ -174,6 +247,8 @@ int main(void)
     run_test("lost_remove_caught", test_lost_remove_caught);
     run_test("phantom_value_caught", test_phantom_value_caught);
     run_test("size_lie_caught", test_size_lie_caught);
+    run_test("stale_read_caught_by_linearizability",
+             test_stale_read_caught_by_linearizability);
     int rc = check_finish();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

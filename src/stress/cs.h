@@ -113,6 +113,9 @@ typedef struct cs_config {
     bool resizer;
     double resizer_interval_ms;
     double latency_sample;   /* fraction of ops timed, e.g. 0.01 */
+    /* --check linearizability: histories of lin_keys sampled keys, at most
+     * lin_max_ops operations in all, lin_budget search steps per key */
+    uint64_t lin_keys, lin_max_ops, lin_budget;
     char out[512];           /* result file, "" = results/<name>-<time>.json */
     bool quiet;
 } cs_config;
@@ -328,6 +331,15 @@ typedef struct cs_check_result {
     /* the first violations, as readable text for stderr and JSON */
     char evidence[8][256];
     int nevidence;
+    /* linearizability, when it ran: keys and ops checked, failing and
+     * undecided (budget ran out) keys, whether recording hit max_ops (the
+     * phase then ended early), the history's memory, the checker's time,
+     * and the first failing key's smallest non-linearizable window, one
+     * operation a line */
+    bool lin_ran, lin_capped;
+    uint64_t lin_keys, lin_ops, lin_failed, lin_unknown, lin_memory;
+    double lin_seconds;
+    char lin_evidence[4096];
 } cs_check_result;
 
 /* ---- count checks (cs_check.c) ----------------------------------------- */

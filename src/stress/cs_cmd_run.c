@@ -256,6 +256,11 @@ static void cs_print_evidence(const cs_report *rep)
                 (unsigned long long)c->size_reported);
         for (int k = 0; k < c->nevidence; k++)
             fprintf(stderr, "  %s\n", c->evidence[k]);
+        if (c->lin_failed > 0)
+            fprintf(stderr, "  linearizability: %llu of %llu keys cannot be "
+                    "linearized; the first:\n  %s",
+                    (unsigned long long)c->lin_failed,
+                    (unsigned long long)c->lin_keys, c->lin_evidence);
     }
 }
 

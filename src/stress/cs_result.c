@@ -226,6 +226,26 @@ static json_t *cs_json_summary(const cs_report *rep, const cs_row *rows,
     return a;
 }
 
+static json_t *cs_json_lin(const cs_check_result *c)
+{
+    json_t *o = json_object(), *win = json_array();
+    json_object_set_new(o, "keys", json_integer((json_int_t)c->lin_keys));
+    json_object_set_new(o, "ops", json_integer((json_int_t)c->lin_ops));
+    json_object_set_new(o, "failed_keys", json_integer((json_int_t)c->lin_failed));
+    json_object_set_new(o, "unknown_keys", json_integer((json_int_t)c->lin_unknown));
+    json_object_set_new(o, "seconds", json_real(c->lin_seconds));
+    json_object_set_new(o, "history_bytes", json_integer((json_int_t)c->lin_memory));
+    json_object_set_new(o, "capped", json_boolean(c->lin_capped));
+    /* the first failing key's window, a line per operation */
+    char buf[sizeof c->lin_evidence];
+    snprintf(buf, sizeof buf, "%s", c->lin_evidence);
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l != NULL;
+         l = strtok_r(NULL, "\n", &save))
+        json_array_append_new(win, json_string(l));
+    json_object_set_new(o, "evidence", win);
+    return o;
+}
+
 static json_t *cs_json_checks(const cs_report *rep)
 {
     json_t *a = json_array();
@@ -235,7 +255,10 @@ static json_t *cs_json_checks(const cs_report *rep)
         json_object_set_new(o, "map", json_string(c->map));
         json_object_set_new(o, "threads", json_integer(c->threads));
         json_object_set_new(o, "repeat", json_integer(c->repeat));
-        json_object_set_new(o, "check", json_string("counts"));
+        json_object_set_new(o, "check", json_string(c->lin_ran
+            ? "counts+linearizability" : "counts"));
+        if (c->lin_ran)
+            json_object_set_new(o, "linearizability", cs_json_lin(c));
         json_object_set_new(o, "passed", json_boolean(c->passed));
         json_object_set_new(o, "keys_checked", json_integer((json_int_t)c->keys_checked));
         json_object_set_new(o, "present", json_integer((json_int_t)c->present));
@@ -347,6 +370,18 @@ void cs_result_summary(const cs_report *rep, FILE *out)
                 (unsigned long long)cs_hist_quantile(&all, 0.99),
                 c == NULL ? "-" : c->passed ? "pass" : "FAIL",
                 ph->measure ? "" : "  (warmup)");
+    }
+    for (size_t i = 0; i < rep->nchecks; i++) {
+        const cs_check_result *c = &rep->checks[i];
+        if (c->lin_ran)
+            fprintf(out, "linearizability: %s, %u threads: %llu keys, %llu "
+                    "ops checked in %.2f s: %s%s%s\n", c->map, c->threads,
+                    (unsigned long long)c->lin_keys,
+                    (unsigned long long)c->lin_ops, c->lin_seconds,
+                    c->lin_failed ? "FAIL" : "pass",
+                    c->lin_unknown ? " (some keys unknown: search budget "
+                                     "ran out)" : "",
+                    c->lin_capped ? " (history capped at max_ops)" : "");
     }
     for (size_t i = 0; i < n; i++) {
         const cs_row *nr = cs_null_row(rows, n, &rows[i]);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cs.h"
+#include "cs_lin.h"
 
 #define CS_BATCH 64
 #define CS_TICK_S 0.1
@@ -57,6 +58,8 @@ typedef struct cs_worker {
     uint64_t seq;
     uint64_t sample_every, sample_left;
     cs_op_stats op[CS_OP_COUNT];
+    cs_lin_op *hist;          /* recorded history (--check linearizability) */
+    size_t nhist, caphist;
     _Alignas(64) _Atomic uint64_t ops_done; /* sampled by the main thread */
     bool failed;
 } cs_worker;
@@ -76,7 +79,22 @@ struct cs_runctx {
     _Atomic int64_t budget;     /* op-count phases */
     _Atomic uint64_t latest;    /* inserted keys, for the latest dist. */
     cs_worker *w;
+    /* history recording: keys idx % lin_stride == 0 (lin_keys of them),
+     * while `recording`; a worker that cannot fit a whole batch sets
+     * lin_capped and ends the phase, and recording stops for good */
+    bool recording;
+    uint64_t lin_stride;
+    size_t lin_cap;             /* ops per worker */
+    _Atomic bool lin_capped;
 };
+
+/* What an operation did, for the history. */
+typedef struct cs_opres {
+    cs_res res;
+    uint64_t arg, expect, out;
+    bool skip;                  /* nothing to record (a conditional op whose
+                                   read found the key absent) */
+} cs_opres;
 
 /* ---- one operation ------------------------------------------------------ */
 
@@ -119,89 +137,164 @@ static void cs_seen(cs_worker *w, uint64_t idx, uint64_t v, const char *op)
 }
 
 /* An update's outcome: tallies, provenance of the old value, hit/miss. */
-static bool cs_outcome(cs_worker *w, uint64_t idx, cs_res r, uint64_t old,
+static bool cs_outcome(cs_worker *w, uint64_t idx, cs_opres *o,
                        const char *op)
 {
-    switch (r) {
+    switch (o->res) {
     case CS_R_INSERTED:
         cs_tally(w, idx, +1);
+        o->out = 0;
         return false;
     case CS_R_REMOVED:
         cs_tally(w, idx, -1);
-        cs_seen(w, idx, old, op);
+        cs_seen(w, idx, o->out, op);
         return true;
     case CS_R_REPLACED:
     case CS_R_EXISTS:
-        cs_seen(w, idx, old, op);
+        cs_seen(w, idx, o->out, op);
         return true;
     case CS_R_MISMATCH:
+        o->out = 0;
         return true;
     default:
+        o->out = 0;
         return false;
     }
 }
 
-static bool cs_do_op(cs_worker *w, cs_op op, uint64_t idx)
+/* A read before a conditional update: false (and nothing to record) when
+ * the key is absent. */
+static bool cs_read_expect(cs_worker *w, uint64_t key, cs_opres *o)
+{
+    if (w->rc->be->get(w->tctx, key, &o->expect))
+        return true;
+    o->skip = true;
+    return false;
+}
+
+/* Run one operation; o says what it did.  Each update's result is stored
+ * before o->out is read (the order in which a call's arguments are
+ * evaluated is unspecified in C). */
+static bool cs_do_op(cs_worker *w, cs_op op, uint64_t idx, cs_opres *o)
 {
     const cs_backend *be = w->rc->be;
     void *t = w->tctx;
-    uint64_t key = cs_key_of(idx), v = 0, old = 0;
-    cs_res r;
-    /* Each update's result is stored before `old` is read: the order in
-     * which a call's arguments are evaluated is unspecified in C. */
+    uint64_t key = cs_key_of(idx);
     switch (op) {
     case CS_OP_GET:
-        if (!be->get(t, key, &v))
+        if (!be->get(t, key, &o->out)) {
+            o->res = CS_R_NOT_FOUND;
             return false;
-        cs_seen(w, idx, v, "get");
+        }
+        o->res = CS_R_EXISTS;
+        cs_seen(w, idx, o->out, "get");
         return true;
     case CS_OP_PUT:
-        r = be->put(t, key, cs_new_value(w, idx), &old);
-        return cs_outcome(w, idx, r, old, "put");
+        o->arg = cs_new_value(w, idx);
+        o->res = be->put(t, key, o->arg, &o->out);
+        return cs_outcome(w, idx, o, "put");
     case CS_OP_PUT_IF_ABSENT:
-        r = be->put_if_absent(t, key, cs_new_value(w, idx), &old);
-        return cs_outcome(w, idx, r, old, "put_if_absent");
+        o->arg = cs_new_value(w, idx);
+        o->res = be->put_if_absent(t, key, o->arg, &o->out);
+        return cs_outcome(w, idx, o, "put_if_absent");
     case CS_OP_REPLACE:
-        r = be->replace(t, key, cs_new_value(w, idx), &old);
-        return cs_outcome(w, idx, r, old, "replace");
+        o->arg = cs_new_value(w, idx);
+        o->res = be->replace(t, key, o->arg, &o->out);
+        return cs_outcome(w, idx, o, "replace");
     case CS_OP_REPLACE_IF:
-        if (!be->get(t, key, &v))
+        if (!cs_read_expect(w, key, o))
             return false;
-        r = be->replace_if(t, key, v, cs_new_value(w, idx));
-        return cs_outcome(w, idx, r, v, "replace_if");
+        o->arg = cs_new_value(w, idx);
+        o->res = be->replace_if(t, key, o->expect, o->arg);
+        o->out = o->expect;
+        return cs_outcome(w, idx, o, "replace_if");
     case CS_OP_REMOVE:
-        r = be->remove(t, key, &old);
-        return cs_outcome(w, idx, r, old, "remove");
+        o->res = be->remove(t, key, &o->out);
+        return cs_outcome(w, idx, o, "remove");
     case CS_OP_REMOVE_IF:
-        if (!be->get(t, key, &v))
+        if (!cs_read_expect(w, key, o))
             return false;
-        r = be->remove_if(t, key, v);
-        return cs_outcome(w, idx, r, v, "remove_if");
+        o->arg = o->expect;
+        o->res = be->remove_if(t, key, o->expect);
+        o->out = o->expect;
+        return cs_outcome(w, idx, o, "remove_if");
     case CS_OP_COMPUTE:
-        r = be->compute(t, key, cs_new_value(w, idx), &old);
-        return cs_outcome(w, idx, r, old, "compute");
+        o->arg = cs_new_value(w, idx);
+        o->res = be->compute(t, key, o->arg, &o->out);
+        return cs_outcome(w, idx, o, "compute");
     case CS_OP_SCAN:
+        o->skip = true;
         return be->scan(t, key, key + (1u << 20), 100) > 0;
     case CS_OP_SIZE:
+        o->skip = true;
         return be->size(w->rc->map) > 0;
     case CS_OP_ITERATE:
+        o->skip = true;
         return be->iterate(t, NULL, NULL) > 0;
     default:
+        o->skip = true;
         return false;
     }
+}
+
+/* A full fence around a recorded operation.  GCC rejects
+ * atomic_thread_fence under -fsanitize=thread; there a seq_cst
+ * read-modify-write stands in (a full barrier on x86 as well). */
+static inline void cs_full_fence(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    static _Thread_local _Atomic int cs_fence_word;
+    atomic_fetch_add_explicit(&cs_fence_word, 0, memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+static bool cs_recorded_key(const cs_runctx *rc, uint64_t idx)
+{
+    return rc->recording && idx % rc->lin_stride == 0;
+}
+
+/* Append a completed op to the worker's history (room was ensured before
+ * the batch started). */
+static void cs_record(cs_worker *w, cs_op op, uint64_t idx, const cs_opres *o,
+                      uint64_t t0, uint64_t t1)
+{
+    cs_lin_op *h = &w->hist[w->nhist++];
+    h->key = idx;
+    h->call_ns = t0;
+    h->ret_ns = t1;
+    h->arg = o->arg;
+    h->expect = o->expect;
+    h->out = o->out;
+    h->op = (uint8_t)op;
+    h->res = (uint8_t)o->res;
+    h->thread = (uint16_t)w->id;
 }
 
 static void cs_timed_op(cs_worker *w, cs_op op, uint64_t idx)
 {
     cs_op_stats *s = &w->op[op];
+    cs_opres o = { CS_R_ERROR, 0, 0, 0, false };
+    bool record = cs_recorded_key(w->rc, idx);
+    bool sample = --w->sample_left == 0;
     bool hit;
-    if (--w->sample_left == 0) {
-        w->sample_left = w->sample_every;
+    if (sample || record) {
+        if (sample)
+            w->sample_left = w->sample_every;
         uint64_t t0 = cs_now_ns();
-        hit = cs_do_op(w, op, idx);
-        cs_hist_add(&s->lat, cs_now_ns() - t0);
+        /* seq_cst fences: the interval [t0, t1] contains every memory
+         * access of the operation, so its linearization point too */
+        cs_full_fence();
+        hit = cs_do_op(w, op, idx, &o);
+        cs_full_fence();
+        uint64_t t1 = cs_now_ns();
+        if (sample)
+            cs_hist_add(&s->lat, t1 - t0);
+        if (record && !o.skip)
+            cs_record(w, op, idx, &o, t0, t1);
     } else {
-        hit = cs_do_op(w, op, idx);
+        hit = cs_do_op(w, op, idx, &o);
     }
     s->ops++;
     if (hit)
@@ -225,6 +318,31 @@ static void cs_run_batch(cs_worker *w, unsigned n)
         rc->be->batch_end(w->tctx);
 }
 
+/* Room in the history for a whole batch, or end the phase: a recorded
+ * history must hold every operation on its keys, so a batch starts only
+ * when all of it can be recorded, and once one worker cannot, every worker
+ * stops at the end of its current batch (which it has room for). */
+static bool cs_history_room(cs_worker *w)
+{
+    cs_runctx *rc = w->rc;
+    size_t need = w->nhist + CS_BATCH;
+    if (need <= w->caphist)
+        return true;
+    if (need <= rc->lin_cap) {
+        size_t cap = w->caphist ? w->caphist * 2 : 4096;
+        cap = cap < need ? need : cap > rc->lin_cap ? rc->lin_cap : cap;
+        cs_lin_op *h = realloc(w->hist, cap * sizeof *h);
+        if (h != NULL) {
+            w->hist = h;
+            w->caphist = cap;
+            return true;
+        }
+    }
+    atomic_store_explicit(&rc->lin_capped, true, memory_order_relaxed);
+    atomic_store_explicit(&rc->stop, true, memory_order_relaxed);
+    return false;
+}
+
 static void cs_run_phase(cs_worker *w)
 {
     cs_runctx *rc = w->rc;
@@ -233,6 +351,8 @@ static void cs_run_phase(cs_worker *w)
     /* relaxed: `stop` only ends the loop; the closing barrier orders
      * everything the main thread reads afterwards. */
     while (!atomic_load_explicit(&rc->stop, memory_order_relaxed)) {
+        if (rc->recording && !cs_history_room(w))
+            break;
         unsigned n = CS_BATCH;
         if (counted) {
             int64_t left = atomic_fetch_sub_explicit(&rc->budget, CS_BATCH,
@@ -464,6 +584,8 @@ static int cs_phase_once(cs_runctx *rc, int pi, cs_run *run)
     double secs = cs_now() - t0;
     if (run != NULL)
         cs_collect(rc, run, secs);
+    if (atomic_load_explicit(&rc->lin_capped, memory_order_relaxed))
+        rc->recording = false; /* the history ends with this phase */
     for (unsigned i = 0; i < rc->nthreads; i++)
         if (rc->w[i].failed)
             return CS_EXIT_RESOURCE;
@@ -571,6 +693,12 @@ static void cs_stop_workers(cs_runctx *rc)
         pthread_join(rc->w[i].th, NULL);
     pthread_barrier_destroy(&rc->start);
     pthread_barrier_destroy(&rc->end);
+}
+
+static void cs_free_workers(cs_runctx *rc)
+{
+    for (unsigned i = 0; rc->w != NULL && i < rc->nthreads; i++)
+        free(rc->w[i].hist);
     free(rc->w);
     rc->w = NULL;
 }
@@ -595,6 +723,90 @@ static int cs_run_phases(cs_runctx *rc, cs_report *rep, unsigned repeat)
     return code;
 }
 
+/* ---- the linearizability check ------------------------------------------- */
+
+static cs_lin_init cs_lin_initial(uint64_t key, void *ctx)
+{
+    const cs_runctx *rc = ctx;
+    cs_lin_init in = { false, 0 };
+    if (key < rc->chk.prefilled) {
+        in.present = true;
+        in.value = cs_value_make(key, CS_PREFILL_WRITER, key + 1);
+    }
+    return in;
+}
+
+/* The first failing key's window, readable: one operation a line. */
+static void cs_lin_evidence(const cs_lin_op *ops, size_t n,
+                            const cs_lin_key_report *k, char *buf, size_t len)
+{
+    uint64_t t0 = UINT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].call_ns < t0)
+            t0 = ops[i].call_ns;
+    int w = snprintf(buf, len, "key #%llu (key 0x%016llx): %zu operations "
+                     "recorded; these %zu cannot be linearized, starting "
+                     "from the key %s 0x%016llx:\n",
+                     (unsigned long long)k->key,
+                     (unsigned long long)cs_key_of(k->key), k->nops,
+                     k->nwindow, k->init.present ? "holding" : "absent, was",
+                     (unsigned long long)k->init.value);
+    for (size_t i = 0; i < k->nwindow && w > 0 && (size_t)w < len; i++) {
+        char line[256];
+        cs_lin_describe(&ops[k->window[i]], t0, line, sizeof line);
+        w += snprintf(buf + w, len - (size_t)w, "    %s\n", line);
+    }
+}
+
+/* Gather the workers' histories and check them; fills the lin_* fields. */
+static void cs_lin_run(cs_runctx *rc, cs_check_result *cr)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < rc->nthreads; i++)
+        n += rc->w[i].nhist;
+    cs_lin_op *ops = malloc((n ? n : 1) * sizeof *ops);
+    cr->lin_ran = true;
+    cr->lin_capped = atomic_load_explicit(&rc->lin_capped, memory_order_relaxed);
+    cr->lin_memory = n * sizeof *ops;
+    cs_lin_report lr;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ops == NULL) {
+        cr->lin_unknown = rc->cfg->lin_keys;
+        snprintf(cr->lin_evidence, sizeof cr->lin_evidence,
+                 "out of memory gathering %zu recorded operations", n);
+        return;
+    }
+    for (unsigned i = 0, at = 0; i < rc->nthreads; i++) {
+        memcpy(ops + at, rc->w[i].hist, rc->w[i].nhist * sizeof *ops);
+        at += (unsigned)rc->w[i].nhist;
+    }
+    if (cs_lin_check(ops, n, cs_lin_initial, rc, rc->cfg->lin_budget,
+                     cpus > 0 ? (unsigned)cpus : 1, &lr) != 0) {
+        cr->lin_unknown = rc->cfg->lin_keys;
+        snprintf(cr->lin_evidence, sizeof cr->lin_evidence,
+                 "out of memory checking %zu recorded operations", n);
+        free(ops);
+        return;
+    }
+    cr->lin_keys = lr.keys;
+    cr->lin_ops = lr.ops;
+    cr->lin_failed = lr.failed;
+    cr->lin_unknown = lr.unknown;
+    cr->lin_seconds = lr.seconds;
+    for (size_t i = 0; i < lr.nbad; i++)
+        if (lr.bad[i].verdict == CS_LIN_FAIL) {
+            cs_lin_evidence(ops, n, &lr.bad[i], cr->lin_evidence,
+                            sizeof cr->lin_evidence);
+            break;
+        }
+    if (lr.failed > 0) {
+        cr->passed = false;
+        cr->violations += lr.failed;
+    }
+    cs_lin_report_free(&lr);
+    free(ops);
+}
+
 int cs_run_map(const cs_config *cfg, const cs_backend *be, unsigned nthreads,
                unsigned repeat, cs_report *rep)
 {
@@ -610,6 +822,12 @@ int cs_run_map(const cs_config *cfg, const cs_backend *be, unsigned nthreads,
     if (code == CS_EXIT_OK && cs_keygen_init(&rc.kg, &cfg->keys) != 0)
         code = CS_EXIT_RESOURCE;
     rc.kg.latest = &rc.latest;
+    rc.recording = checked && cfg->check == CS_CHECK_LINEARIZABILITY;
+    rc.lin_stride = cfg->lin_keys > 0 && cfg->keys.range / cfg->lin_keys > 1
+                        ? cfg->keys.range / cfg->lin_keys : 1;
+    rc.lin_cap = cfg->lin_max_ops / nthreads;
+    if (rc.lin_cap < 2 * CS_BATCH)
+        rc.lin_cap = 2 * CS_BATCH;
     atomic_store_explicit(&rc.latest, prefilled, memory_order_relaxed);
     if (code == CS_EXIT_OK &&
         (rc.map = be->create(cfg->initial_capacity, cfg->seed)) == NULL) {
@@ -643,10 +861,13 @@ int cs_run_map(const cs_config *cfg, const cs_backend *be, unsigned nthreads,
             cr->threads = nthreads;
             cr->repeat = repeat;
             cs_checker_final(&rc.chk, be, rc.map, cr);
+            if (cfg->check == CS_CHECK_LINEARIZABILITY)
+                cs_lin_run(&rc, cr);
             if (!cr->passed)
                 code = CS_EXIT_CHECK;
         }
     }
+    cs_free_workers(&rc);
     be->destroy(rc.map);
     cs_keygen_destroy(&rc.kg);
     cs_checker_destroy(&rc.chk);

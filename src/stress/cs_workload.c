@@ -43,6 +43,12 @@
  *     "check": "counts",             none | counts | linearizability ("counts")
  *     "repeat": 1,                   integer 1..1000                    (1)
  *     "latency_sample": 0.01,        fraction of ops timed, 0..1     (0.01)
+ *     "linearizability": {           history recording for --check
+ *       "keys": 64,                  linearizability: sampled keys   (64)
+ *       "max_ops": 2000000,          recorded ops in all; a phase ends
+ *                                    early when they are used up (2000000)
+ *       "budget": 2000000            search steps per key            (2000000)
+ *     },
  *     "resizer": {                   a thread calling reserve() while the
  *                                    workers run                      (off)
  *       "enabled": true,             required inside "resizer"
@@ -782,6 +788,27 @@ static int cs_load_resizer(const cs_ld *ld, const json_t *root, cs_config *cfg)
                       cs_interval_iv, &cfg->resizer_interval_ms);
 }
 
+static int cs_load_lin(const cs_ld *ld, const json_t *root, cs_config *cfg)
+{
+    static const char *const known[] = {"keys", "max_ops", "budget", NULL};
+    json_t *r;
+    int rc = cs_opt_object(ld, root, "", "linearizability", known,
+                           "{\"keys\": 64, \"max_ops\": 2000000, "
+                           "\"budget\": 2000000}", &r);
+    if (rc != 0 || r == NULL)
+        return rc;
+    if ((rc = cs_opt_uint(ld, r, "linearizability", "keys",
+                          "a number of sampled keys", 1, 1u << 20,
+                          &cfg->lin_keys)) != 0 ||
+        (rc = cs_opt_uint(ld, r, "linearizability", "max_ops",
+                          "a number of recorded operations", 1000,
+                          (uint64_t)1 << 30, &cfg->lin_max_ops)) != 0)
+        return rc;
+    return cs_opt_uint(ld, r, "linearizability", "budget",
+                       "a number of search steps per key", 1,
+                       (uint64_t)1 << 40, &cfg->lin_budget);
+}
+
 static int cs_load_text(const cs_ld *ld, const json_t *root, cs_config *cfg)
 {
     char p[CS_PATH_MAX], got[80];
@@ -838,7 +865,8 @@ static int cs_load_root(const cs_ld *ld, json_t *root, cs_config *cfg)
 {
     static const char *const known[] = {
         "name", "description", "map", "keys", "prefill", "phases", "threads",
-        "maps", "seed", "check", "repeat", "latency_sample", "resizer", NULL};
+        "maps", "seed", "check", "repeat", "latency_sample", "resizer",
+        "linearizability", NULL};
     if (!json_is_object(root)) {
         char got[80];
         cs_describe(got, sizeof got, root);
@@ -856,6 +884,7 @@ static int cs_load_root(const cs_ld *ld, json_t *root, cs_config *cfg)
         (rc = cs_load_threads(ld, root, cfg)) != 0 ||
         (rc = cs_load_maps(ld, root, cfg)) != 0 ||
         (rc = cs_load_resizer(ld, root, cfg)) != 0 ||
+        (rc = cs_load_lin(ld, root, cfg)) != 0 ||
         (rc = cs_load_misc(ld, root, cfg)) != 0)
         return rc;
     return 0;
@@ -884,6 +913,9 @@ static void cs_config_defaults(cs_config *cfg)
     cfg->resizer = false;
     cfg->resizer_interval_ms = 1.0;
     cfg->latency_sample = 0.01;
+    cfg->lin_keys = 64;
+    cfg->lin_max_ops = 2000000;
+    cfg->lin_budget = 2000000;
 }
 
 /* Parse the file into *root; syntax errors as FILE:LINE:COLUMN. */
@@ -1258,6 +1290,13 @@ struct json_t *cs_config_to_json(const cs_config *cfg)
          cs_set(o, "resizer",
                 cs_small_object("enabled", json_boolean(cfg->resizer),
                                 "interval_ms", json_real(cfg->resizer_interval_ms)));
+    json_t *lin = ok ? cs_small_object("keys", json_integer((json_int_t)cfg->lin_keys),
+                                       "max_ops",
+                                       json_integer((json_int_t)cfg->lin_max_ops))
+                     : NULL;
+    ok = ok && lin != NULL &&
+         cs_set(lin, "budget", json_integer((json_int_t)cfg->lin_budget)) &&
+         cs_set(o, "linearizability", lin);
     json_decref(phases);
     if (!ok) {
         json_decref(o);
