@@ -6,6 +6,8 @@
 #                      normal build again under valgrind memcheck (leaks fail)
 #   make check-quick | check-asan | check-tsan | check-valgrind    one run only
 #   make microbench    build and run bench/chm_vs_locked
+#   make mutants       libchm with planted bugs: the checks must catch each one
+#   make mutants-quick a fast subset of them (CI)
 #   make install PREFIX=/usr/local DESTDIR=       make uninstall    make clean
 #
 # Variables: CC (gcc or clang), EXTRA_CFLAGS (added to every compile),
@@ -306,6 +308,83 @@ check-valgrind:
 
 # Only builds the three test trees (no run).
 check-build: build-test build-asan build-tsan
+
+# ---- mutation testing ---------------------------------------------------------------
+# `make mutants` shows that the checks can fail: each mutant is libchm with ONE
+# planted concurrency bug, selected by -DCHM_MUTANT_<NAME> (the #ifdef blocks
+# in src/chm/*.c; never set in any other build).  scripts/mutants.sh runs
+# chmstress (count checks, then linearizability when the tool has it, then the
+# ASan build) or, where chmstress cannot reach the code, the small driver
+# tests/mutants/chm_mutant_driver.c, on each mutant until it is caught, and
+# prints one line per mutant: `NAME: caught by CHECK in S s` or `NAME: MISSED`
+# (then it fails).  `none` is the unmodified library built the same way: the
+# script runs every command on it first, and must see no alarm.
+#
+# Each variant goes to build/mutant-NAME/: obj/chm/ (the library, normal flags
+# plus the mutant's define), chmstress (linked with the normal build's stress
+# objects), driver, and asan/ (the library with the ASan+UBSan test flags,
+# asan/chmstress linked with build/asan's stress objects).
+#
+#   make mutants          every mutant (each caught within 60 s on 2 cores)
+#   make mutants-quick    a fast subset for CI (under a minute)
+#   make mutants MUTANT_ARGS='--baseline 10'   only the false-alarm runs (control)
+MUTANTS := free_no_grace put_no_lock get_ignores_fwd transfer_drops_node \
+           counter_nonatomic pia_outside_lock remove_no_lock tree_reader_no_yield
+MUTANTS_QUICK := put_no_lock counter_nonatomic transfer_drops_node free_no_grace
+MUTANT_VARIANTS := none $(MUTANTS)
+MUTANT_DRIVER_SRC := tests/mutants/chm_mutant_driver.c
+MUTANT_ARGS ?=
+
+mutant_define = $(if $(filter none,$(1)),,-DCHM_MUTANT_$(shell echo '$(1)' | tr a-z A-Z))
+
+# $(call mutant_variant,NAME)
+define mutant_variant
+mutant_$(1)_DEFINE := $$(call mutant_define,$(1))
+mutant_$(1)_CFLAGS = $$(ALL_CFLAGS) $$(mutant_$(1)_DEFINE)
+mutant_$(1)_ASAN_CFLAGS = $$(asan_CFLAGS) $$(mutant_$(1)_DEFINE)
+mutant_$(1)_OBJS := $$(patsubst src/chm/%.c,$$(BUILD)/mutant-$(1)/obj/chm/%.o,$$(LIB_SRCS))
+mutant_$(1)_ASAN_OBJS := $$(patsubst src/chm/%.c,$$(BUILD)/mutant-$(1)/asan/obj/chm/%.o,$$(LIB_SRCS))
+mutant_$(1)_BINS := $$(BUILD)/mutant-$(1)/chmstress $$(BUILD)/mutant-$(1)/driver \
+                    $$(BUILD)/mutant-$(1)/asan/chmstress
+
+$$(BUILD)/mutant-$(1)/obj/.flags: FORCE
+	$$(call flags_stamp,$$@,$$(CC) $$(mutant_$(1)_CFLAGS))
+
+$$(BUILD)/mutant-$(1)/asan/obj/.flags: FORCE
+	$$(call flags_stamp,$$@,$$(CC) $$(mutant_$(1)_ASAN_CFLAGS))
+
+$$(mutant_$(1)_OBJS): $$(BUILD)/mutant-$(1)/obj/chm/%.o: src/chm/%.c $$(BUILD)/mutant-$(1)/obj/.flags | $$(DEPS_STAMP)
+	@mkdir -p $$(@D)
+	$$(CC) $$(mutant_$(1)_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
+
+$$(mutant_$(1)_ASAN_OBJS): $$(BUILD)/mutant-$(1)/asan/obj/chm/%.o: src/chm/%.c $$(BUILD)/mutant-$(1)/asan/obj/.flags | $$(DEPS_STAMP)
+	@mkdir -p $$(@D)
+	$$(CC) $$(mutant_$(1)_ASAN_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
+
+$$(BUILD)/mutant-$(1)/chmstress: $$(STRESS_OBJS) $$(mutant_$(1)_OBJS)
+	$$(CC) $$(mutant_$(1)_CFLAGS) -o $$@ $$(STRESS_OBJS) $$(mutant_$(1)_OBJS) $$(LDFLAGS) $$(STRESS_LIBS)
+
+$$(BUILD)/mutant-$(1)/asan/chmstress: $$(asan_STRESS_OBJS) $$(mutant_$(1)_ASAN_OBJS)
+	$$(CC) $$(mutant_$(1)_ASAN_CFLAGS) -o $$@ $$(asan_STRESS_OBJS) $$(mutant_$(1)_ASAN_OBJS) $$(LDFLAGS) $$(STRESS_LIBS)
+
+$$(BUILD)/mutant-$(1)/driver: $$(MUTANT_DRIVER_SRC) $$(mutant_$(1)_OBJS) $$(BUILD)/mutant-$(1)/obj/.flags | $$(DEPS_STAMP)
+	$$(CC) $$(mutant_$(1)_CFLAGS) $$(DEPFLAGS) -MF $$@.d -o $$@ $$< $$(mutant_$(1)_OBJS) $$(LDFLAGS) $$(LIBS)
+
+.PHONY: mutant-build-$(1)
+mutant-build-$(1): $$(mutant_$(1)_BINS)
+
+-include $$(mutant_$(1)_OBJS:.o=.d) $$(mutant_$(1)_ASAN_OBJS:.o=.d) $$(BUILD)/mutant-$(1)/driver.d
+endef
+$(foreach v,$(MUTANT_VARIANTS),$(eval $(call mutant_variant,$(v))))
+
+.PHONY: mutants mutants-quick mutants-build
+mutants-build: $(addprefix mutant-build-,$(MUTANT_VARIANTS))
+
+mutants: mutants-build
+	scripts/mutants.sh $(MUTANT_ARGS) $(MUTANTS)
+
+mutants-quick: mutant-build-none $(addprefix mutant-build-,$(MUTANTS_QUICK))
+	scripts/mutants.sh --quick $(MUTANT_ARGS) $(MUTANTS_QUICK)
 
 # ---- install -----------------------------------------------------------------------
 $(BUILD)/chm.pc: chm.pc.in include/chm.h FORCE

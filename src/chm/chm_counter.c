@@ -13,8 +13,16 @@
 
 void chm_counter_add(chm_thread_t *t, int64_t delta)
 {
+#ifdef CHM_MUTANT_COUNTER_NONATOMIC
+    /* MUTANT counter_nonatomic: load + store instead of fetch_add. */
+    int64_t v = atomic_load_explicit(&t->map->cells[t->cell].v,
+                                     memory_order_relaxed);
+    atomic_store_explicit(&t->map->cells[t->cell].v, v + delta,
+                          memory_order_relaxed);
+#else
     atomic_fetch_add_explicit(&t->map->cells[t->cell].v, delta,
                               memory_order_relaxed);
+#endif
 }
 
 int64_t chm_counter_sum(chm_t *m)

@@ -220,6 +220,16 @@ void chm_unpin(chm_thread_t *t)
 
 void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 {
+#ifdef CHM_MUTANT_FREE_NO_GRACE
+    /* MUTANT free_no_grace: free the object now, not after a grace period. */
+    {
+        chm_dispatch_ctx saved = chm_dispatch_enter(t->map, t);
+        chm_note_retired(t, 1);
+        fn(e);
+        chm_dispatch_leave(saved);
+        return;
+    }
+#endif
     /* seq_cst fence: the store that unlinked the object must be globally
      * visible before ck_epoch_call reads the epoch it files the object
      * under (point 1 of the top comment). */

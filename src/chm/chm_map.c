@@ -225,6 +225,10 @@ static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
                     return e;
             return NULL;
         case CHM_K_FWD:
+#ifdef CHM_MUTANT_GET_IGNORES_FWD
+            /* MUTANT get_ignores_fwd: a forwarding node reads as empty. */
+            return NULL;
+#endif
             /* SAFETY: the forwarding node lives in tab, which is alive; its
              * target is reachable from tab, so it is alive too (I3, I4). */
             tab = chm_fwd_table(e);
@@ -353,6 +357,11 @@ typedef struct chm_put_req {
     long bin_count;     /* entries seen in the bin (Java's binCount) */
 } chm_put_req;
 
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+/* MUTANT pia_outside_lock: set while put_if_absent appends blind. */
+static _Thread_local bool chm_mutant_pia_blind;
+#endif
+
 /* Under the lock of list bin f. */
 static void chm_put_list(chm_thread_t *t, void *req, chm_table_t *tab,
                          size_t i, chm_node_t *f)
@@ -366,6 +375,11 @@ static void chm_put_list(chm_thread_t *t, void *req, chm_table_t *tab,
     for (; e != NULL;
          pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
         rq->bin_count++;
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+        /* MUTANT pia_outside_lock: append without looking for the key. */
+        if (chm_mutant_pia_blind)
+            continue;
+#endif
         if (e->hash == rq->h && chm_key_eq(m, e->key, rq->key)) {
             if (rq->only_if_absent) {
                 if (rq->old_out != NULL)
@@ -430,6 +444,20 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
                        old_out, NULL, CHM_ENOMEM, 0 };
     chm_pin(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+    /* MUTANT pia_outside_lock: absence decided unlocked, by a get. */
+    if (only_if_absent) {
+        chm_node_t *e = chm_find(m, tab, rq.h, key);
+        if (e != NULL) {
+            if (old_out != NULL)
+                *old_out = atomic_load_explicit(&e->val, memory_order_acquire);
+            chm_unpin(t);
+            return CHM_EXISTS;
+        }
+        rq.only_if_absent = false;
+        chm_mutant_pia_blind = true;
+    }
+#endif
     for (;;) {
         size_t i = chm_bin_index(rq.h, tab->n);
         chm_node_t *f = atomic_load_explicit(&tab->bins[i],
@@ -463,12 +491,23 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
             rq.status = CHM_EXISTS;
             break;
         }
+#ifdef CHM_MUTANT_PUT_NO_LOCK
+        /* MUTANT put_no_lock: update a non-empty list bin without its lock. */
+        if (f->kind == CHM_K_NODE &&
+            atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+            chm_put_list(t, &rq, tab, i, f);
+            break;
+        }
+#endif
         if (chm_update_bin(t, tab, i, f, chm_put_list, chm_put_tree, &rq)) {
             if (rq.bin_count >= CHM_TREEIFY_THRESHOLD && rq.status == CHM_OK)
                 chm_treeify_bin(t, tab, i);
             break;
         }
     }
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+    chm_mutant_pia_blind = false;
+#endif
     if (rq.node != NULL) /* allocated but never published */
         chm_node_free_now(m, rq.node, false);
     if (rq.status == CHM_OK)
@@ -588,6 +627,14 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
             tab = chm_help_transfer(t, tab, f);
             continue;
         }
+#ifdef CHM_MUTANT_REMOVE_NO_LOCK
+        /* MUTANT remove_no_lock: unlink from a list bin without its lock. */
+        if (rq->mode == CHM_RN_REMOVE && f->kind == CHM_K_NODE &&
+            atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+            chm_rn_list(t, rq, tab, i, f);
+            break;
+        }
+#endif
         if (chm_update_bin(t, tab, i, f, chm_rn_list, chm_rn_tree, rq))
             break;
     }

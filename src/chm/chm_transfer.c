@@ -150,6 +150,13 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
     for (;;) {
         lo = run_bit == 0 ? last_run : NULL;
         hi = run_bit == 0 ? NULL : last_run;
+#ifdef CHM_MUTANT_TRANSFER_DROPS_NODE
+        /* MUTANT transfer_drops_node: the split loses the lastRun tail. */
+        if (last_run != f) {
+            lo = NULL;
+            hi = NULL;
+        }
+#endif
         chm_node_t *p = f;
         for (; p != last_run;
              p = atomic_load_explicit(&p->next, memory_order_relaxed)) {

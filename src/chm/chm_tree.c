@@ -934,6 +934,11 @@ chm_node_t *chm_tree_find(const chm_t *m, chm_treebin_t *b, uint64_t h,
     /* acquire: pairs with the release store that published the first node,
      * so its fields are visible. */
     e = atomic_load_explicit(&b->first, memory_order_acquire);
+#ifdef CHM_MUTANT_TREE_READER_NO_YIELD
+    /* MUTANT tree_reader_no_yield: search the tree despite a writer. */
+    if (e != NULL)
+        return chm_tree_as_node(chm_tree_search(m, b->root, h, key));
+#endif
     while (e != NULL) {
         int32_t s;
         if (chm_tree_read_allowed(b, &s)) {
