@@ -172,6 +172,14 @@ lin-bench: $(LIN_BENCH)
 
 -include $(BUILD)/obj/bench/lin_bench.d
 
+# ---- linearizability false-alarm soak -------------------------------------------------
+# `make lin-soak`: 100 randomized runs of workloads/lin-hot.json against the
+# unmodified map (scripts/lin_soak.sh); any failure is a false alarm.
+LIN_SOAK_RUNS ?= 100
+.PHONY: lin-soak
+lin-soak: $(CHMSTRESS)
+	CHMSTRESS=$(CHMSTRESS) scripts/lin_soak.sh $(LIN_SOAK_RUNS)
+
 # The main job: chmstress on the bundled read-heavy workload, every map side
 # by side at 1 and 2 threads, count checks on, result in results/.
 RUN_ARGS ?= -w workloads/read-heavy.json -m chm,locked,null -t 1,2
