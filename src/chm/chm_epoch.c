@@ -116,7 +116,7 @@ static void chm_dispatch_leave(chm_dispatch_ctx saved)
 }
 
 #ifndef NDEBUG
-void chm_misuse(const char *what, const char *func)
+_Noreturn void chm_misuse(const char *what, const char *func)
 {
     fprintf(stderr, "libchm: misuse in %s: %s\n", func, what);
     abort();

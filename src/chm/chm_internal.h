@@ -290,7 +290,7 @@ void chm_tree_retire_shell(chm_thread_t *t, chm_treebin_t *b);
 #ifdef NDEBUG
 #define CHM_CHECK(cond, what) ((void)0)
 #else
-void chm_misuse(const char *what, const char *func);
+_Noreturn void chm_misuse(const char *what, const char *func);
 #define CHM_CHECK(cond, what) \
     do { if (!(cond)) chm_misuse((what), __func__); } while (0)
 #endif

@@ -244,6 +244,8 @@ static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
 bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
 {
     CHM_CHECK_THREAD(t);
+    /* the check aborts on NULL in debug builds (chm_misuse is _Noreturn) */
+    // cppcheck-suppress nullPointerRedundantCheck
     chm_t *m = t->map;
     uint64_t h = chm_hash_key(m, key);
     chm_pin(t);

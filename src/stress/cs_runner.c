@@ -572,12 +572,12 @@ static int cs_phase_once(cs_runctx *rc, int pi, cs_run *run)
      * table as this phase found it, however fast the phase then runs. */
     uint64_t zero_ops = 0;
     double zero_t = 0;
-    if (pi >= 0) /* out of memory here only loses the point */
+    if (run != NULL) /* out of memory here only loses the point */
         (void)cs_timeline_add(run, rc, 0, &zero_ops, &zero_t);
     pthread_barrier_wait(&rc->start);
     double t0 = cs_now();
     int rcode = CS_EXIT_OK;
-    if (pi >= 0)
+    if (run != NULL)
         rcode = cs_watch_phase(rc, run, t0);
     atomic_store_explicit(&rc->stop, true, memory_order_relaxed);
     pthread_barrier_wait(&rc->end);
