@@ -411,5 +411,7 @@ void cs_result_summary(const cs_report *rep, FILE *out);
 
 /* `chmstress run ...` (argv[0] is "run"); returns the exit code. */
 int cs_cmd_run(int argc, char **argv, const char *git_commit);
+/* `chmstress compare BASE NEW ...` (argv[0] is "compare"; cs_cmd_compare.c). */
+int cs_cmd_compare(int argc, char **argv);
 
 #endif /* CS_H */

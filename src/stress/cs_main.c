@@ -1,8 +1,8 @@
 /*
  * cs_main.c - chmstress's command line: global options and the commands.
  *
- * Commands: run (cs_cmd_run.c), list, --help, --version.  `compare` is
- * recognised but not implemented yet (exit 2).  Exit codes follow DESIGN.md:
+ * Commands: run (cs_cmd_run.c), compare (cs_cmd_compare.c), list, --help,
+ * --version.  Exit codes follow DESIGN.md:
  * 0 good, 1 a check failed or a regression, 2 bad usage or input, 3 a
  * resource failure, 130 interrupted.
  */
@@ -42,7 +42,9 @@ static void cs_usage(FILE *f)
             "      [--seed N] [--check none|counts|linearizability]\n"
             "      [-k KEYS] [-o OUT.json] [--repeat N] [--quiet]\n"
             "                   run a workload ('chmstress run --help' for each flag)\n"
-            "  compare ...      compare results with a baseline (not implemented yet)\n"
+            "  compare BASE.json NEW.json [--tolerance PCT] [--ratio MAP]\n"
+            "                   compare results with a baseline: exit 1 on a\n"
+            "                   regression ('chmstress compare --help')\n"
             "\n"
             "options:\n"
             "  -h, --help       this help\n"
@@ -158,12 +160,6 @@ static int cs_cmd_list(int argc, char **argv)
     return status;
 }
 
-static int cs_not_implemented(const char *cmd)
-{
-    fprintf(stderr, "chmstress: '%s' is not implemented yet\n", cmd);
-    return CS_EXIT_USAGE;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -199,7 +195,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0)
         return cs_cmd_run(sub_argc, sub_argv, CS_GIT_COMMIT);
     if (strcmp(cmd, "compare") == 0)
-        return cs_not_implemented(cmd);
+        return cs_cmd_compare(sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         cs_usage(stdout);
         return CS_EXIT_OK;
