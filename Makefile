@@ -46,7 +46,7 @@ OPT_CFLAGS := -O2 -g
 ALL_CFLAGS = $(OPT_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 DEPFLAGS = -MMD -MP
 LIBS := -lck -pthread
-STRESS_LIBS := -lck -ljansson -pthread -lm
+STRESS_LIBS := -lck -ljansson -lurcu-cds -lurcu-memb -lurcu-common -pthread -lm
 
 # ---- sources (wildcards: the file lists are changing) ------------------------
 LIB_SRCS := $(sort $(wildcard src/chm/*.c))
@@ -75,8 +75,11 @@ all: $(LIB_A) $(LIB_SO) $(CHMSTRESS) $(BENCH)
 # ---- dependencies install themselves -----------------------------------------
 # Debian packages; checked once per build tree (the stamp), installed only
 # when something is missing.
-DEP_HEADERS := /usr/include/ck_epoch.h /usr/include/jansson.h /usr/include/xxhash.h
-DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev pkg-config valgrind
+# liburcu's headers live in the multiarch include directory.
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo $$(uname -m)-linux-gnu)
+DEP_HEADERS := /usr/include/ck_epoch.h /usr/include/jansson.h /usr/include/xxhash.h \
+               /usr/include/$(MULTIARCH)/urcu/rculfhash.h
+DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev liburcu-dev pkg-config valgrind
 
 deps: $(DEPS_STAMP)
 

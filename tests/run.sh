@@ -86,7 +86,8 @@ fi
 # indirect or possible) or memory error makes the binary exit 99.
 if [ "$label" = valgrind ]; then
     wrap=(valgrind -q --leak-check=full
-          --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99)
+          --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
+          --suppressions="$(cd "$(dirname "$0")" && pwd)/valgrind.supp")
 fi
 
 log=$(mktemp "${TMPDIR:-/tmp}/chm-test.XXXXXX")

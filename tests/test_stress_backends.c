@@ -2,8 +2,8 @@
  * test_stress_backends.c - chmstress's map backends (src/stress/backends/)
  * through the cs_backend vtable only, as the runner uses them.
  *
- * The registry: chm, locked, null in that order, cs_backend_find, the
- * vtables are complete.  For the two real maps (chm and locked) one
+ * The registry: chm, urcu, locked, null in that order, cs_backend_find,
+ * the vtables are complete.  For the real maps (chm, urcu, locked) one
  * semantic table: every op's cs_res and out values on absent and present
  * keys (0 and UINT64_MAX included, values 0 and UINT64_MAX too), NULL out
  * pointers, compute inserting and replacing, size after each step, batches;
@@ -87,12 +87,12 @@ static void expect_value(const tmap *tm, uint64_t key, bool present,
 
 TEST(registry)
 {
-    static const char *const order[] = {"chm", "locked", "null"};
+    static const char *const order[] = {"chm", "urcu", "locked", "null"};
     size_t n = 0;
     while (cs_backends[n] != NULL)
         n++;
-    CHECK_EQ_U64(n, 3);
-    for (size_t i = 0; i < 3 && i < n; i++) {
+    CHECK_EQ_U64(n, 4);
+    for (size_t i = 0; i < 4 && i < n; i++) {
         CHECK_EQ_STR(cs_backends[i]->name, order[i]);
         CHECK_EQ_PTR(cs_backend_find(order[i]), cs_backends[i]);
     }
@@ -279,6 +279,29 @@ TEST(semantics_chm)
     semantics("chm");
 }
 
+/* liburcu is not built with ThreadSanitizer: TSan cannot see the grace
+ * periods and barriers inside it, and reports every node a worker read and
+ * a later call_rcu callback freed as a race.  Under TSan the urcu tests are
+ * skipped (they run in the normal, ASan and valgrind builds). */
+#if defined(__SANITIZE_THREAD__)
+#define URCU_UNDER_TSAN 1
+#else
+#define URCU_UNDER_TSAN 0
+#endif
+#define SKIP_URCU_UNDER_TSAN()                                            \
+    do {                                                                  \
+        if (URCU_UNDER_TSAN) {                                            \
+            printf("#   skipped under TSan: liburcu is not instrumented\n"); \
+            return;                                                       \
+        }                                                                 \
+    } while (0)
+
+TEST(semantics_urcu)
+{
+    SKIP_URCU_UNDER_TSAN();
+    semantics("urcu");
+}
+
 TEST(semantics_locked)
 {
     semantics("locked");
@@ -353,6 +376,12 @@ static void iterate(const char *name)
 TEST(iterate_chm)
 {
     iterate("chm");
+}
+
+TEST(iterate_urcu)
+{
+    SKIP_URCU_UNDER_TSAN();
+    iterate("urcu");
 }
 
 TEST(iterate_locked)
@@ -470,6 +499,46 @@ TEST(growth_chm)
 TEST(growth_locked)
 {
     growth("locked", true);
+}
+
+/* urcu: cds_lfht hides its bucket count and resizes, so growth is checked
+ * through the keys, size, iterate and the garbage count only; reserve (a
+ * forced cds_lfht_resize, grow and shrink) must keep every key. */
+TEST(growth_urcu)
+{
+    SKIP_URCU_UNDER_TSAN();
+    size_t n = chm_test_scaled(60000);
+    if (n < 4000)
+        n = 4000;
+    tmap tm = tm_open("urcu", 1);
+    cs_map_stats st;
+    tm.b->stats(tm.m, &st);
+    CHECK(!st.has_table_size && !st.has_resizes && st.has_garbage);
+    CHECK_EQ_U64(st.size, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (i % 64 == 0)
+            tm_begin(&tm);
+        CHECK_EQ_INT(tm.b->put(tm.t, cs_key_of(i), i + 1, NULL),
+                     CS_R_INSERTED);
+        if (i == n / 2)
+            CHECK_EQ_INT(tm.b->reserve(tm.t, 2 * n), 0);
+        if (i % 64 == 63 || i == n - 1)
+            tm_end(&tm);
+    }
+    check_all_keys(&tm, n, false);
+    tm.b->stats(tm.m, &st);
+    CHECK_EQ_U64(st.size, n);
+    CHECK_EQ_U64(tm.b->size(tm.m), n);
+    for (size_t i = 0; i < n; i += 2)
+        CHECK_EQ_INT(tm.b->remove(tm.t, cs_key_of(i), NULL), CS_R_REMOVED);
+    CHECK_EQ_INT(tm.b->reserve(tm.t, 16), 0); /* shrink: keys stay */
+    check_all_keys(&tm, n, true);
+    tm.b->stats(tm.m, &st);
+    CHECK_EQ_U64(st.size, n - (n + 1) / 2);
+    CHECK_LE_U64(st.pending_garbage, (n + 1) / 2);
+    CHECK_EQ_U64(tm.b->size(tm.m), n - (n + 1) / 2);
+    CHECK_EQ_U64(tm.b->iterate(tm.t, NULL, NULL), n - (n + 1) / 2);
+    tm_close(&tm);
 }
 
 /* ---- two threads: conservation ------------------------------------------------ */
@@ -705,6 +774,12 @@ static void conservation(const char *name)
 TEST(conservation_chm)
 {
     conservation("chm");
+}
+
+TEST(conservation_urcu)
+{
+    SKIP_URCU_UNDER_TSAN();
+    conservation("urcu");
 }
 
 TEST(conservation_locked)

@@ -15,6 +15,7 @@
 /* The registered backends, in order.  One line per backend. */
 #define CS_BACKEND_LIST(X) \
     X(chm)                 \
+    X(urcu)                \
     X(locked)              \
     X(null)
 

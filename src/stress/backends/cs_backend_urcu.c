@@ -1,0 +1,553 @@
+/*
+ * cs_backend_urcu.c - the `urcu` backend: liburcu's lock-free resizable hash
+ * table cds_lfht (liburcu 0.13, <urcu/rculfhash.h>), as a peer chmstress
+ * measures libchm against.
+ *
+ * RCU flavor: urcu-memb (sys_membarrier, falling back to full barriers on
+ * the read side): no signals, usable from any thread.  Every thread_join
+ * registers the calling OS thread with urcu-memb (a per-thread count, so
+ * one thread may hold contexts on several maps, or join again, and
+ * registers once), thread_leave unregisters it when its last context goes.
+ * A thread context must be used by the one OS thread that joined.
+ *
+ * The table: cds_lfht_new_flavor(init, 1, 0, AUTO_RESIZE | ACCOUNTING),
+ * init = the capacity hint rounded up to a power of two (min 1).  Keys are
+ * hashed by a seeded 64-bit mixer (splitmix64's finalizer of key ^ seed).
+ *
+ * Nodes are IMMUTABLE once published: {cds_lfht_node, key, val, rcu_head}.
+ * A value change swaps in a new node (cds_lfht_replace / add_replace)
+ * instead of writing the old node's value in place.  That is what makes the
+ * conditional ops atomic: cds_lfht_replace and cds_lfht_del of the exact
+ * node that was read succeed only if that node is still the key's current
+ * node (a concurrent replace or delete of it makes them fail with -ENOENT,
+ * and the op retries from the lookup).  An in-place CAS on the value could
+ * not be made atomic with cds_lfht_del (a remove could report a value that
+ * a concurrent in-place replace had already overwritten).  The price: every
+ * value update allocates a node and frees the old one after a grace period.
+ *
+ *   get            lookup; the node's value
+ *   put, compute   new node; cds_lfht_add_replace: NULL -> INSERTED, the old
+ *                  node -> REPLACED (*old)
+ *   put_if_absent  lookup (present -> EXISTS, *cur, no allocation), else a
+ *                  new node and cds_lfht_add_unique: ours -> INSERTED, the
+ *                  node that won -> EXISTS (*cur)
+ *   replace        loop: lookup (absent -> NOT_FOUND), cds_lfht_replace of
+ *                  that node -> REPLACED (*old), -ENOENT -> retry
+ *   replace_if     the same, MISMATCH when the node's value != expect
+ *   remove         loop: lookup (absent -> NOT_FOUND), cds_lfht_del of that
+ *                  node -> REMOVED (*old), -ENOENT -> retry
+ *   remove_if      the same, MISMATCH when the node's value != expect
+ *   a node that cannot be allocated -> ENOMEM, the map unchanged.
+ *
+ * Every op runs in its own read-side critical section (urcu_memb_read_lock
+ * / unlock: a thread-local counter update, no fence, with sys_membarrier).
+ * batch_begin/batch_end are NULL: holding one read-side section across a
+ * batch was tried and made the prefill of read-heavy (3M keys) crawl --
+ * cds_lfht's resize worker waits for grace periods between its steps, a
+ * section held for 4096 ops delays each one, the chains grow meanwhile, the
+ * ops slow down, and the resize falls further behind.  Removed/replaced
+ * nodes go to call_rcu (which never blocks); reserve calls cds_lfht_resize
+ * (which must not run inside a read-side section: none is held between
+ * ops).
+ *
+ * size: per-thread-slot striped counters of successful inserts minus
+ * removes (64 cache-line-padded slots, threads assigned round-robin),
+ * summed: exact whenever no update is in flight (cds_lfht_count_nodes is
+ * O(n) and approximate).  stats: the size, and pending garbage = nodes
+ * handed to call_rcu minus nodes its callbacks freed; cds_lfht exposes
+ * neither its bucket count nor its resizes (has_table_size/has_resizes
+ * false).  iterate: cds_lfht_for_each_entry in one read-side section
+ * (weakly consistent while others update).  Not ordered (no scan).
+ *
+ * destroy: deletes every node, waits one grace period and frees them,
+ * cds_lfht_destroy, then urcu_memb_barrier() so every call_rcu callback
+ * queued for this map has run before the map is freed (no leaks).
+ *
+ * Without _LGPL_SOURCE the read-side lock/unlock are out-of-line calls into
+ * liburcu-memb (a few ns per op); defining it would inline them.
+ */
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <urcu/urcu-memb.h> /* the flavor: before rculfhash.h */
+#include <urcu/rculfhash.h>
+
+#include "cs.h"
+
+extern const cs_backend cs_backend_urcu;
+
+#define CS_URCU_SLOTS 64u
+/* the largest initial bucket count / reserve target (2^30 buckets) */
+#define CS_URCU_MAX_INIT ((size_t)1 << 30)
+
+typedef struct cs_urcu cs_urcu;
+
+/* One entry: immutable once added to the table. */
+typedef struct cs_unode {
+    struct cds_lfht_node lfn;
+    uint64_t key, val;
+    cs_urcu *map;               /* for the call_rcu callback's accounting */
+    union {
+        struct rcu_head rcu;    /* freed after a grace period */
+        struct cs_unode *next;  /* destroy: the list of deleted nodes */
+    } u;
+} cs_unode;
+
+/* Per-slot counters, each on its own cache line. */
+typedef struct cs_uslot {
+    alignas(64) _Atomic int64_t size;   /* inserts - removes */
+    _Atomic uint64_t queued;            /* nodes handed to call_rcu */
+} cs_uslot;
+
+struct cs_urcu {
+    struct cds_lfht *ht;
+    uint64_t seed;
+    _Atomic unsigned next_slot;         /* round-robin slot assignment */
+    alignas(64) _Atomic uint64_t freed; /* nodes freed by callbacks */
+    cs_uslot slot[CS_URCU_SLOTS];
+};
+
+/* A thread's context on one map. */
+typedef struct cs_utctx {
+    cs_urcu *map;
+    cs_uslot *slot;
+} cs_utctx;
+
+/* How many contexts the calling thread holds (all maps): registered with
+ * urcu-memb while > 0. */
+static _Thread_local unsigned cs_urcu_registered;
+
+static void cs_urcu_register(void)
+{
+    if (cs_urcu_registered++ == 0)
+        urcu_memb_register_thread();
+}
+
+static void cs_urcu_unregister(void)
+{
+    if (--cs_urcu_registered == 0)
+        urcu_memb_unregister_thread();
+}
+
+/* ---- hashing, nodes ------------------------------------------------------- */
+
+static inline uint64_t cs_urcu_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline unsigned long cs_urcu_hash(const cs_urcu *u, uint64_t key)
+{
+    return (unsigned long)cs_urcu_mix(key ^ u->seed);
+}
+
+/* cds_lfht's match callback: the node's key == *(uint64_t *)key. */
+static int cs_urcu_match(struct cds_lfht_node *node, const void *key)
+{
+    return caa_container_of(node, cs_unode, lfn)->key ==
+           *(const uint64_t *)key;
+}
+
+static inline cs_unode *cs_urcu_node_of(struct cds_lfht_node *n)
+{
+    return n == NULL ? NULL : caa_container_of(n, cs_unode, lfn);
+}
+
+/* A new unpublished node, or NULL. */
+static cs_unode *cs_urcu_node_new(cs_urcu *u, uint64_t key, uint64_t val)
+{
+    cs_unode *n = malloc(sizeof *n);
+    if (n != NULL) {
+        cds_lfht_node_init(&n->lfn);
+        n->key = key;
+        n->val = val;
+        n->map = u;
+    }
+    return n;
+}
+
+/* call_rcu callback: count and free. */
+static void cs_urcu_free_cb(struct rcu_head *h)
+{
+    cs_unode *n = caa_container_of(h, cs_unode, u.rcu);
+    atomic_fetch_add_explicit(&n->map->freed, 1, memory_order_relaxed);
+    free(n);
+}
+
+/* Hand a node taken out of the table to call_rcu. */
+static void cs_urcu_retire(cs_utctx *t, cs_unode *n)
+{
+    atomic_fetch_add_explicit(&t->slot->queued, 1, memory_order_relaxed);
+    urcu_memb_call_rcu(&n->u.rcu, cs_urcu_free_cb);
+}
+
+static inline void cs_urcu_count(cs_utctx *t, int64_t d)
+{
+    atomic_fetch_add_explicit(&t->slot->size, d, memory_order_relaxed);
+}
+
+static inline void cs_urcu_out(uint64_t *p, uint64_t v)
+{
+    if (p != NULL)
+        *p = v;
+}
+
+/* The key's current node, or NULL; *iter positioned on it.  Read-side
+ * section held. */
+static inline cs_unode *cs_urcu_lookup(cs_urcu *u, uint64_t key,
+                                       unsigned long hash,
+                                       struct cds_lfht_iter *iter)
+{
+    cds_lfht_lookup(u->ht, hash, cs_urcu_match, &key, iter);
+    return cs_urcu_node_of(cds_lfht_iter_get_node(iter));
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static void *cs_urcu_create(size_t capacity, uint64_t seed)
+{
+    size_t init = 1;
+    while (init < capacity && init < CS_URCU_MAX_INIT)
+        init *= 2;
+    cs_urcu *u = aligned_alloc(64, (sizeof *u + 63) / 64 * 64);
+    if (u == NULL)
+        return NULL;
+    u->seed = cs_urcu_mix(seed ^ 0x3c6ef372fe94f82bULL);
+    atomic_init(&u->next_slot, 0);
+    atomic_init(&u->freed, 0);
+    for (unsigned i = 0; i < CS_URCU_SLOTS; i++) {
+        atomic_init(&u->slot[i].size, 0);
+        atomic_init(&u->slot[i].queued, 0);
+    }
+    u->ht = cds_lfht_new_flavor(init, 1, 0,
+                                CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+                                &urcu_memb_flavor, NULL);
+    if (u->ht == NULL) {
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+/* Remove and free everything, destroy the table, wait for every callback.
+ * No thread may still use the map. */
+static void cs_urcu_destroy(void *map)
+{
+    cs_urcu *u = map;
+    if (u == NULL)
+        return;
+    cs_urcu_register();
+    cs_unode *dead = NULL;
+    struct cds_lfht_iter iter;
+    cs_unode *n;
+    urcu_memb_read_lock();
+    cds_lfht_for_each_entry(u->ht, &iter, n, lfn)
+    {
+        if (cds_lfht_del(u->ht, &n->lfn) == 0) {
+            n->u.next = dead;
+            dead = n;
+        }
+    }
+    urcu_memb_read_unlock();
+    urcu_memb_synchronize_rcu();
+    while (dead != NULL) {
+        cs_unode *next = dead->u.next;
+        free(dead);
+        dead = next;
+    }
+    (void)cds_lfht_destroy(u->ht, NULL);
+    urcu_memb_barrier(); /* every call_rcu callback of this map has run */
+    cs_urcu_unregister();
+    free(u);
+}
+
+static void *cs_urcu_thread_join(void *map)
+{
+    cs_urcu *u = map;
+    cs_utctx *t = malloc(sizeof *t);
+    if (t == NULL)
+        return NULL;
+    unsigned s = atomic_fetch_add_explicit(&u->next_slot, 1,
+                                           memory_order_relaxed);
+    t->map = u;
+    t->slot = &u->slot[s % CS_URCU_SLOTS];
+    cs_urcu_register();
+    return t;
+}
+
+static void cs_urcu_thread_leave(void *tctx)
+{
+    cs_utctx *t = tctx;
+    if (t == NULL)
+        return;
+    cs_urcu_unregister();
+    free(t);
+}
+
+/* ---- operations ----------------------------------------------------------------- */
+
+static bool cs_urcu_get(void *tctx, uint64_t key, uint64_t *val)
+{
+    cs_utctx *t = tctx;
+    struct cds_lfht_iter iter;
+    urcu_memb_read_lock();
+    cs_unode *n = cs_urcu_lookup(t->map, key, cs_urcu_hash(t->map, key),
+                                 &iter);
+    if (n != NULL)
+        cs_urcu_out(val, n->val);
+    urcu_memb_read_unlock();
+    return n != NULL;
+}
+
+/* Insert or replace: put and compute. */
+static cs_res cs_urcu_put(void *tctx, uint64_t key, uint64_t val,
+                          uint64_t *old)
+{
+    cs_utctx *t = tctx;
+    cs_unode *n = cs_urcu_node_new(t->map, key, val);
+    if (n == NULL)
+        return CS_R_ENOMEM;
+    urcu_memb_read_lock();
+    cs_unode *o = cs_urcu_node_of(cds_lfht_add_replace(
+        t->map->ht, cs_urcu_hash(t->map, key), cs_urcu_match, &key,
+        &n->lfn));
+    if (o != NULL)
+        cs_urcu_out(old, o->val);
+    urcu_memb_read_unlock();
+    if (o == NULL) {
+        cs_urcu_count(t, 1);
+        return CS_R_INSERTED;
+    }
+    cs_urcu_retire(t, o);
+    return CS_R_REPLACED;
+}
+
+static cs_res cs_urcu_put_if_absent(void *tctx, uint64_t key, uint64_t val,
+                                    uint64_t *cur)
+{
+    cs_utctx *t = tctx;
+    unsigned long hash = cs_urcu_hash(t->map, key);
+    struct cds_lfht_iter iter;
+    urcu_memb_read_lock();
+    cs_unode *o = cs_urcu_lookup(t->map, key, hash, &iter);
+    if (o != NULL) {
+        cs_urcu_out(cur, o->val);
+        urcu_memb_read_unlock();
+        return CS_R_EXISTS;
+    }
+    cs_unode *n = cs_urcu_node_new(t->map, key, val);
+    if (n == NULL) {
+        urcu_memb_read_unlock();
+        return CS_R_ENOMEM;
+    }
+    o = cs_urcu_node_of(cds_lfht_add_unique(t->map->ht, hash, cs_urcu_match,
+                                            &key, &n->lfn));
+    if (o != n)
+        cs_urcu_out(cur, o->val);
+    urcu_memb_read_unlock();
+    if (o != n) {
+        free(n); /* never published */
+        return CS_R_EXISTS;
+    }
+    cs_urcu_count(t, 1);
+    return CS_R_INSERTED;
+}
+
+/* replace (any value) and replace_if (conditional on `expect`): swap the
+ * key's current node for a new one, retrying when another update took that
+ * node out first. */
+static cs_res cs_urcu_replace_impl(cs_utctx *t, uint64_t key, bool cond,
+                                   uint64_t expect, uint64_t val,
+                                   uint64_t *old)
+{
+    unsigned long hash = cs_urcu_hash(t->map, key);
+    struct cds_lfht_iter iter;
+    cs_unode *n = NULL, *o;
+    cs_res r;
+    urcu_memb_read_lock();
+    for (;;) {
+        o = cs_urcu_lookup(t->map, key, hash, &iter);
+        if (o == NULL) {
+            r = CS_R_NOT_FOUND;
+            break;
+        }
+        if (cond && o->val != expect) {
+            r = CS_R_MISMATCH;
+            break;
+        }
+        if (n == NULL && (n = cs_urcu_node_new(t->map, key, val)) == NULL) {
+            r = CS_R_ENOMEM;
+            break;
+        }
+        if (cds_lfht_replace(t->map->ht, &iter, hash, cs_urcu_match, &key,
+                             &n->lfn) == 0) {
+            cs_urcu_out(old, o->val);
+            r = CS_R_REPLACED;
+            break;
+        }
+    }
+    urcu_memb_read_unlock();
+    if (r == CS_R_REPLACED)
+        cs_urcu_retire(t, o);
+    else
+        free(n); /* NULL, or never published */
+    return r;
+}
+
+static cs_res cs_urcu_replace(void *tctx, uint64_t key, uint64_t val,
+                              uint64_t *old)
+{
+    return cs_urcu_replace_impl(tctx, key, false, 0, val, old);
+}
+
+static cs_res cs_urcu_replace_if(void *tctx, uint64_t key, uint64_t expect,
+                                 uint64_t val)
+{
+    return cs_urcu_replace_impl(tctx, key, true, expect, val, NULL);
+}
+
+/* remove and remove_if: delete the exact node read, retrying when another
+ * update took it out first. */
+static cs_res cs_urcu_remove_impl(cs_utctx *t, uint64_t key, bool cond,
+                                  uint64_t expect, uint64_t *old)
+{
+    unsigned long hash = cs_urcu_hash(t->map, key);
+    struct cds_lfht_iter iter;
+    cs_unode *o;
+    cs_res r;
+    urcu_memb_read_lock();
+    for (;;) {
+        o = cs_urcu_lookup(t->map, key, hash, &iter);
+        if (o == NULL) {
+            r = CS_R_NOT_FOUND;
+            break;
+        }
+        if (cond && o->val != expect) {
+            r = CS_R_MISMATCH;
+            break;
+        }
+        if (cds_lfht_del(t->map->ht, &o->lfn) == 0) {
+            cs_urcu_out(old, o->val);
+            r = CS_R_REMOVED;
+            break;
+        }
+    }
+    urcu_memb_read_unlock();
+    if (r == CS_R_REMOVED) {
+        cs_urcu_count(t, -1);
+        cs_urcu_retire(t, o);
+    }
+    return r;
+}
+
+static cs_res cs_urcu_remove(void *tctx, uint64_t key, uint64_t *old)
+{
+    return cs_urcu_remove_impl(tctx, key, false, 0, old);
+}
+
+static cs_res cs_urcu_remove_if(void *tctx, uint64_t key, uint64_t expect)
+{
+    return cs_urcu_remove_impl(tctx, key, true, expect, NULL);
+}
+
+/* Atomic upsert: cds_lfht_add_replace is one atomic step, as for put. */
+static cs_res cs_urcu_compute(void *tctx, uint64_t key, uint64_t val,
+                              uint64_t *old)
+{
+    return cs_urcu_put(tctx, key, val, old);
+}
+
+/* The striped count: exact when no update is in flight. */
+static size_t cs_urcu_size(void *map)
+{
+    cs_urcu *u = map;
+    int64_t s = 0;
+    for (unsigned i = 0; i < CS_URCU_SLOTS; i++)
+        s += atomic_load_explicit(&u->slot[i].size, memory_order_relaxed);
+    return s < 0 ? 0 : (size_t)s;
+}
+
+static size_t cs_urcu_iterate(void *tctx,
+                              void (*visit)(void *ctx, uint64_t k,
+                                            uint64_t v),
+                              void *ctx)
+{
+    cs_utctx *t = tctx;
+    struct cds_lfht_iter iter;
+    cs_unode *n;
+    size_t count = 0;
+    urcu_memb_read_lock();
+    cds_lfht_for_each_entry(t->map->ht, &iter, n, lfn)
+    {
+        if (visit != NULL)
+            visit(ctx, n->key, n->val);
+        count++;
+    }
+    urcu_memb_read_unlock();
+    return count;
+}
+
+/* cds_lfht_resize to the power of two >= n buckets (outside any read-side
+ * section, as it must be).  Always 0: cds_lfht_resize reports nothing. */
+static int cs_urcu_reserve(void *tctx, size_t n)
+{
+    cs_utctx *t = tctx;
+    size_t nb = 1;
+    while (nb < n && nb < CS_URCU_MAX_INIT)
+        nb *= 2;
+    cds_lfht_resize(t->map->ht, nb);
+    return 0;
+}
+
+static void cs_urcu_stats(void *map, cs_map_stats *out)
+{
+    cs_urcu *u = map;
+    uint64_t queued = 0;
+    for (unsigned i = 0; i < CS_URCU_SLOTS; i++)
+        queued += atomic_load_explicit(&u->slot[i].queued,
+                                       memory_order_relaxed);
+    uint64_t freed = atomic_load_explicit(&u->freed, memory_order_relaxed);
+    *out = (cs_map_stats){
+        .table_size = 0,
+        .resizes = 0,
+        .pending_garbage = queued > freed ? queued - freed : 0,
+        .size = cs_urcu_size(map),
+        .has_table_size = false,
+        .has_resizes = false,
+        .has_garbage = true,
+    };
+}
+
+/* The `urcu` backend (registered in cs_backends.c). */
+const cs_backend cs_backend_urcu = {
+    .name = "urcu",
+    .description = "liburcu's lock-free resizable hash table cds_lfht "
+                   "(urcu-memb flavor, auto-resize; value updates swap "
+                   "nodes)",
+    .ordered = false,
+    .create = cs_urcu_create,
+    .destroy = cs_urcu_destroy,
+    .thread_join = cs_urcu_thread_join,
+    .thread_leave = cs_urcu_thread_leave,
+    .batch_begin = NULL,
+    .batch_end = NULL,
+    .get = cs_urcu_get,
+    .put = cs_urcu_put,
+    .put_if_absent = cs_urcu_put_if_absent,
+    .replace = cs_urcu_replace,
+    .replace_if = cs_urcu_replace_if,
+    .remove = cs_urcu_remove,
+    .remove_if = cs_urcu_remove_if,
+    .compute = cs_urcu_compute,
+    .scan = NULL,
+    .size = cs_urcu_size,
+    .iterate = cs_urcu_iterate,
+    .reserve = cs_urcu_reserve,
+    .stats = cs_urcu_stats,
+};
