@@ -281,6 +281,59 @@ static void test_side_by_side_one_file(void)
     CHECK(table);
 }
 
+/* Several -w: the workloads run one after another into one file; every
+ * run, summary row and check names its workload; "workloads" lists both
+ * configs; a 17th -w is refused with exit 2. */
+static void test_several_workloads_one_file(void)
+{
+    const char *dir = env_or_fail("CS_WORKLOAD_DIR");
+    if (dir == NULL)
+        return;
+    char rh[512], ex[512], out[512];
+    snprintf(rh, sizeof rh, "%s/read-heavy.json", dir);
+    snprintf(ex, sizeof ex, "%s/exchange.json", dir);
+    snprintf(out, sizeof out, "%s/multi.json", tmpdir);
+    const char *args[] = { "run", "-w", rh, "-w", ex, "-m", "chm,locked",
+                           "-t", "1", "-d", "0.05", "-k", "8192", "-o", out,
+                           "--quiet", NULL };
+    int rc = run_chmstress(args, 0);
+    CHECK_EQ_INT(rc, 0);
+    if (rc != 0)
+        show_stderr();
+    json_error_t jerr;
+    json_t *root = json_load_file(out, 0, &jerr);
+    CHECK(root != NULL);
+    if (root == NULL)
+        return;
+    json_t *wls = json_object_get(root, "workloads");
+    CHECK_EQ_U64(json_array_size(wls), 2);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(wls, 1),
+                                                   "name")), "exchange");
+    const char *arrays[] = { "runs", "summary", "checks" };
+    for (int a = 0; a < 3; a++) {
+        json_t *arr = json_object_get(root, arrays[a]), *o;
+        size_t i, nrh = 0, nex = 0;
+        json_array_foreach(arr, i, o) {
+            const char *w = json_string_value(json_object_get(o, "workload"));
+            nrh += w != NULL && strcmp(w, "read-heavy") == 0;
+            nex += w != NULL && strcmp(w, "exchange") == 0;
+        }
+        CHECK(nrh > 0 && nex > 0);
+        CHECK_EQ_U64(nrh + nex, json_array_size(arr));
+        CHECK_EQ_U64(nrh, nex); /* same maps, threads, phase count */
+    }
+    json_decref(root);
+    const char *many[40] = { "run" };
+    int n = 1;
+    for (int i = 0; i < 17; i++) {
+        many[n++] = "-w";
+        many[n++] = rh;
+    }
+    many[n++] = "--quiet";
+    many[n] = NULL;
+    CHECK_EQ_INT(run_chmstress(many, 0), 2);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/chmstress-wl-XXXXXX",
@@ -292,6 +345,7 @@ int main(void)
     run_test("every_bundled_workload", test_every_bundled_workload);
     run_test("side_by_side_one_file", test_side_by_side_one_file);
     run_test("sigint_writes_partial_results", test_sigint_writes_partial_results);
+    run_test("several_workloads_one_file", test_several_workloads_one_file);
     int rc = check_finish();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -404,6 +404,11 @@ extern volatile _Atomic int cs_interrupted;
 /* Write the result JSON (schema chmstress-result/1) to path, creating its
  * directory.  CS_EXIT_OK or CS_EXIT_RESOURCE (message printed). */
 int cs_result_write(const cs_report *rep, const char *path, int exit_code);
+/* The same for n reports of different workloads run together, into one
+ * file: config is the first's, "workloads" has every config, and every
+ * run, summary row and check carries its "workload" name. */
+int cs_result_write_many(const cs_report *reps, size_t n, const char *path,
+                         int exit_code);
 /* The human summary table. */
 void cs_result_summary(const cs_report *rep, FILE *out);
 

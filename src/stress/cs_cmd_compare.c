@@ -3,7 +3,9 @@
  * [--ratio MAP]`: the CI regression gate (DESIGN.md section 5).
  *
  * Reads two result files (schema chmstress-result/1) and matches the rows of
- * their "summary" arrays by (workload = config.name, map, threads, phase).
+ * their "summary" arrays by (workload, map, threads, phase); a row's
+ * workload is its "workload" field (files of several workloads) or else
+ * the file's config.name.
  * Only measured phases ("measure": true) are compared; warmup rows are
  * skipped (counted in the footer).
  *
@@ -191,6 +193,9 @@ static int cmp_load(cmp_file *f)
         json_t *ph = json_object_get(o, "phase");
         json_t *me = json_object_get(o, "measure");
         json_t *mo = json_object_get(o, "mops_median");
+        json_t *wl = json_object_get(o, "workload"); /* absent: config.name */
+        if (wl != NULL && !json_is_string(wl))
+            return cmp_bad_row(f, i, "workload", "a string", wl);
         if (!json_is_string(map))
             return cmp_bad_row(f, i, "map", "a string", map);
         if (!json_is_integer(thr) || json_integer_value(thr) < 1)
@@ -203,7 +208,7 @@ static int cmp_load(cmp_file *f)
             json_number_value(mo) < 0)
             return cmp_bad_row(f, i, "mops_median", "a number >= 0", mo);
         cmp_row *r = &f->rows[f->nrows++];
-        r->workload = json_string_value(name);
+        r->workload = json_string_value(wl != NULL ? wl : name);
         r->map = json_string_value(map);
         r->phase = json_string_value(ph);
         r->threads = (long long)json_integer_value(thr);

@@ -5,6 +5,8 @@
  * Flags override the file: -m and -t replace its maps and thread counts
  * (lists: `-m chm,locked -t 1,2,4` runs every combination, side by side,
  * into one result file); -d/-n replace every phase's duration or op count.
+ * -w may be given several times: the workloads run one after the other
+ * with the same flags, into one result file (what `make bench` does).
  * A bad flag value is reported with the flag and what it expects (exit 2).
  */
 #include <errno.h>
@@ -25,7 +27,8 @@ static void cs_run_usage(FILE *f)
         "                     [--check none|counts|linearizability]\n"
         "                     [-k KEYS] [-o OUT.json] [--repeat N] [--quiet]\n"
         "\n"
-        "  -w, --workload FILE   the workload (JSON; see chmstress(1))\n"
+        "  -w, --workload FILE   the workload (JSON; see chmstress(1)); repeat\n"
+        "                        -w to run several into one result file\n"
         "  -m, --maps LIST       maps to run, comma-separated (chmstress list)\n"
         "  -t, --threads LIST    thread counts, comma-separated, 1..254\n"
         "  -d, --duration SECS   every phase runs this long\n"
@@ -130,8 +133,12 @@ static int cs_parse_maps(const char *arg, cs_config *cfg)
 }
 
 /* The flags, remembered until the file is loaded, then applied on top. */
+#define CS_MAX_WORKLOADS 16
+
 typedef struct cs_run_flags {
-    const char *workload, *maps, *threads, *out, *check;
+    const char *workloads[CS_MAX_WORKLOADS];
+    int nworkloads;
+    const char *maps, *threads, *out, *check;
     double duration;
     uint64_t ops, seed, repeat, keys;
     bool has_seed, quiet;
@@ -140,7 +147,11 @@ typedef struct cs_run_flags {
 static int cs_parse_flag(int opt, const char *arg, cs_run_flags *f)
 {
     switch (opt) {
-    case 'w': f->workload = arg; return CS_EXIT_OK;
+    case 'w':
+        if (f->nworkloads == CS_MAX_WORKLOADS)
+            return cs_flag_error("-w", arg, "at most 16 workloads in one run");
+        f->workloads[f->nworkloads++] = arg;
+        return CS_EXIT_OK;
     case 'm': f->maps = arg; return CS_EXIT_OK;
     case 't': f->threads = arg; return CS_EXIT_OK;
     case 'o': f->out = arg; return CS_EXIT_OK;
@@ -229,16 +240,23 @@ static void cs_on_sigint(int sig)
     signal(SIGINT, SIG_DFL); /* a second ^C ends the process at once */
 }
 
-static void cs_default_out(cs_config *cfg)
+/* results/NAME-TIME.json; with several workloads NAME is theirs joined
+ * by '+' (cut short when long). */
+static void cs_default_out(cs_config *cfgs, int n)
 {
-    if (cfg->out[0] != '\0')
+    if (cfgs[0].out[0] != '\0')
         return;
-    char stamp[32];
+    char stamp[32], names[200] = "";
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(cfg->out, sizeof cfg->out, "results/%s-%s.json", cfg->name, stamp);
+    for (int i = 0; i < n; i++) {
+        strncat(names, i ? "+" : "", sizeof names - strlen(names) - 1);
+        strncat(names, cfgs[i].name, sizeof names - strlen(names) - 1);
+    }
+    snprintf(cfgs[0].out, sizeof cfgs[0].out, "results/%s-%s.json", names,
+             stamp);
 }
 
 static void cs_print_evidence(const cs_report *rep)
@@ -264,29 +282,64 @@ static void cs_print_evidence(const cs_report *rep)
     }
 }
 
-static int cs_execute(cs_config *cfg, const char *git_commit)
+/* Run the n workloads in order (a resource failure or ^C stops the rest),
+ * then write one result file and print a summary per workload. */
+static int cs_execute(cs_config *cfgs, int n, const char *git_commit)
 {
-    cs_default_out(cfg);
+    cs_default_out(cfgs, n);
+    const char *out = cfgs[0].out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = cs_on_sigint;
     sigaction(SIGINT, &sa, NULL);
-    cs_report rep;
-    int code = cs_run_all(cfg, &rep);
-    snprintf(rep.git_commit, sizeof rep.git_commit, "%s", git_commit);
+    cs_report *reps = calloc((size_t)n, sizeof *reps);
+    if (reps == NULL) {
+        fprintf(stderr, "chmstress: run: out of memory\n");
+        return CS_EXIT_RESOURCE;
+    }
+    int code = CS_EXIT_OK, ran = 0;
+    while (ran < n && (code == CS_EXIT_OK || code == CS_EXIT_CHECK)) {
+        int c = cs_run_all(&cfgs[ran], &reps[ran]);
+        snprintf(reps[ran].git_commit, sizeof reps[ran].git_commit, "%s",
+                 git_commit);
+        ran++;
+        if (c != CS_EXIT_OK)
+            code = c;
+    }
     if (code == CS_EXIT_RESOURCE)
         fprintf(stderr, "chmstress: run stopped: a resource failure (memory "
                 "or threads); results so far are written\n");
-    cs_print_evidence(&rep);
-    int wr = cs_result_write(&rep, cfg->out, code);
-    if (!cfg->quiet)
-        cs_result_summary(&rep, stdout);
-    if (wr == CS_EXIT_OK && !cfg->quiet)
-        printf("results: %s\n", cfg->out);
-    cs_report_free(&rep);
+    for (int i = 0; i < ran; i++)
+        cs_print_evidence(&reps[i]);
+    int wr = cs_result_write_many(reps, (size_t)ran, out, code);
+    for (int i = 0; i < ran; i++) {
+        if (!cfgs[0].quiet)
+            cs_result_summary(&reps[i], stdout);
+        cs_report_free(&reps[i]);
+    }
+    free(reps);
+    if (wr == CS_EXIT_OK && !cfgs[0].quiet)
+        printf("results: %s\n", out);
     if (code == CS_EXIT_OK && wr != CS_EXIT_OK)
         code = wr;
     return code;
+}
+
+/* Load, override and validate every workload before anything runs. */
+static int cs_prepare(const cs_run_flags *f, cs_config *cfgs)
+{
+    for (int i = 0; i < f->nworkloads; i++) {
+        int rc = cs_workload_load(f->workloads[i], &cfgs[i]);
+        if (rc == CS_EXIT_OK)
+            rc = cs_apply_flags(f, &cfgs[i]);
+        if (rc == CS_EXIT_OK)
+            rc = cs_config_validate(&cfgs[i]);
+        if (rc == CS_EXIT_OK)
+            rc = cs_check_scan(&cfgs[i]);
+        if (rc != CS_EXIT_OK)
+            return rc;
+    }
+    return CS_EXIT_OK;
 }
 
 int cs_cmd_run(int argc, char **argv, const char *git_commit)
@@ -338,20 +391,19 @@ int cs_cmd_run(int argc, char **argv, const char *git_commit)
                 "number of operations)\n");
         return CS_EXIT_USAGE;
     }
-    if (f.workload == NULL) {
+    if (f.nworkloads == 0) {
         fprintf(stderr, "chmstress: run: no workload: give one with -w FILE "
                 "(see 'chmstress list')\n");
         return CS_EXIT_USAGE;
     }
-    static cs_config cfg; /* large: not on the stack */
-    int rc = cs_workload_load(f.workload, &cfg);
+    cs_config *cfgs = calloc((size_t)f.nworkloads, sizeof *cfgs); /* large */
+    if (cfgs == NULL) {
+        fprintf(stderr, "chmstress: run: out of memory\n");
+        return CS_EXIT_RESOURCE;
+    }
+    int rc = cs_prepare(&f, cfgs);
     if (rc == CS_EXIT_OK)
-        rc = cs_apply_flags(&f, &cfg);
-    if (rc == CS_EXIT_OK)
-        rc = cs_config_validate(&cfg);
-    if (rc == CS_EXIT_OK)
-        rc = cs_check_scan(&cfg);
-    if (rc != CS_EXIT_OK)
-        return rc;
-    return cs_execute(&cfg, git_commit);
+        rc = cs_execute(cfgs, f.nworkloads, git_commit);
+    free(cfgs);
+    return rc;
 }

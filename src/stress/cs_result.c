@@ -9,7 +9,9 @@
  * statistics; a summary per map x threads x phase (median, min and max
  * Mops/s over the repeats, and nanoseconds per operation per thread); the
  * outcome of every check with its evidence; and, when the null backend
- * ran, the harness's own cost as a fraction of each map's.
+ * ran, the harness's own cost as a fraction of each map's.  One file may
+ * hold several workloads (`run -w A -w B`): every run, summary row and
+ * check names its "workload"; "workloads" lists their configs.
  *
  * "hits" counts operations that found their key present (for put:
  * replaced, for put_if_absent: already there); "misses" the others.
@@ -289,31 +291,66 @@ static int cs_mkdirs_for(const char *path)
     return 0;
 }
 
-int cs_result_write(const cs_report *rep, const char *path, int exit_code)
+/* Append one report's runs, summary rows and checks to the arrays, each
+ * row naming its workload (a file may hold several). */
+static void cs_json_append_report(const cs_report *rep, json_t *runs,
+                                  json_t *summary, json_t *checks)
+{
+    json_t *name = json_string(rep->cfg.name);
+    for (size_t i = 0; i < rep->nruns; i++) {
+        json_t *o = cs_json_run(&rep->cfg, &rep->runs[i]);
+        json_object_set(o, "workload", name);
+        json_array_append_new(runs, o);
+    }
+    cs_row *rows = calloc(rep->nruns + 1, sizeof *rows);
+    double *tmp = calloc(rep->nruns + 1, sizeof *tmp);
+    size_t nrows = rows && tmp ? cs_summary_rows(rep, rows, tmp) : 0;
+    json_t *s = cs_json_summary(rep, rows, nrows), *c = cs_json_checks(rep), *o;
+    size_t i;
+    json_array_foreach(s, i, o) {
+        json_object_set(o, "workload", name);
+        json_array_append(summary, o);
+    }
+    json_array_foreach(c, i, o) {
+        json_object_set(o, "workload", name);
+        json_array_append(checks, o);
+    }
+    json_decref(s);
+    json_decref(c);
+    json_decref(name);
+    free(rows);
+    free(tmp);
+}
+
+int cs_result_write_many(const cs_report *reps, size_t n, const char *path,
+                         int exit_code)
 {
     json_t *root = json_object(), *tool = json_object();
     json_object_set_new(root, "schema", json_string("chmstress-result/1"));
     json_object_set_new(tool, "name", json_string("chmstress"));
     json_object_set_new(tool, "version", json_string(CHM_VERSION));
     json_object_set_new(tool, "libchm", json_string(CHM_VERSION));
-    json_object_set_new(tool, "git_commit", json_string(rep->git_commit));
+    json_object_set_new(tool, "git_commit", json_string(reps[0].git_commit));
     json_object_set_new(root, "tool", tool);
     json_object_set_new(root, "host", cs_json_host());
-    json_object_set_new(root, "started_at", json_string(rep->started_at));
-    json_object_set_new(root, "config", cs_config_to_json(&rep->cfg));
-    json_object_set_new(root, "interrupted", json_boolean(rep->interrupted));
+    json_object_set_new(root, "started_at", json_string(reps[0].started_at));
+    /* "config" is the first workload's (files with one workload, the usual
+     * case, read it); "workloads" lists every workload's config. */
+    json_object_set_new(root, "config", cs_config_to_json(&reps[0].cfg));
+    json_t *cfgs = json_array(), *runs = json_array(), *summary = json_array(),
+           *checks = json_array();
+    bool interrupted = false;
+    for (size_t k = 0; k < n; k++) {
+        json_array_append_new(cfgs, cs_config_to_json(&reps[k].cfg));
+        cs_json_append_report(&reps[k], runs, summary, checks);
+        interrupted |= reps[k].interrupted;
+    }
+    json_object_set_new(root, "workloads", cfgs);
+    json_object_set_new(root, "interrupted", json_boolean(interrupted));
     json_object_set_new(root, "exit_code", json_integer(exit_code));
-    json_t *runs = json_array();
-    for (size_t i = 0; i < rep->nruns; i++)
-        json_array_append_new(runs, cs_json_run(&rep->cfg, &rep->runs[i]));
     json_object_set_new(root, "runs", runs);
-    cs_row *rows = calloc(rep->nruns + 1, sizeof *rows);
-    double *tmp = calloc(rep->nruns + 1, sizeof *tmp);
-    size_t nrows = rows && tmp ? cs_summary_rows(rep, rows, tmp) : 0;
-    json_object_set_new(root, "summary", cs_json_summary(rep, rows, nrows));
-    free(rows);
-    free(tmp);
-    json_object_set_new(root, "checks", cs_json_checks(rep));
+    json_object_set_new(root, "summary", summary);
+    json_object_set_new(root, "checks", checks);
     int rc = CS_EXIT_OK;
     if (cs_mkdirs_for(path) != 0 ||
         json_dump_file(root, path, JSON_INDENT(1) | JSON_REAL_PRECISION(6)) != 0) {
@@ -323,6 +360,11 @@ int cs_result_write(const cs_report *rep, const char *path, int exit_code)
     }
     json_decref(root);
     return rc;
+}
+
+int cs_result_write(const cs_report *rep, const char *path, int exit_code)
+{
+    return cs_result_write_many(rep, 1, path, exit_code);
 }
 
 static const cs_check_result *cs_check_for(const cs_report *rep,
