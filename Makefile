@@ -10,10 +10,12 @@
 #   make mutants-quick a fast subset of them (CI)
 #   make install PREFIX=/usr/local DESTDIR=       make uninstall    make clean
 #
-# Variables: CC (gcc or clang), EXTRA_CFLAGS (added to every compile),
-# CFLAGS/LDFLAGS (added too), JOBS (parallel compile jobs inside `make check`),
-# TEST_TIMEOUT (seconds per test binary, default 300), CHM_TEST_SCALE (override
-# the per-build test size scale), BENCH_ARGS (arguments for the micro-benchmark).
+# Variables: CC (gcc or clang), CXX (the C++ compiler for the one C++ file,
+# derived from CC: gcc -> g++, clang -> clang++), EXTRA_CFLAGS (added to every
+# compile, C and C++), CFLAGS/LDFLAGS (added too), CXXFLAGS (C++ only), JOBS
+# (parallel compile jobs inside `make check`), TEST_TIMEOUT (seconds per test
+# binary, default 300), CHM_TEST_SCALE (override the per-build test size
+# scale), BENCH_ARGS (arguments for the micro-benchmark).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -48,16 +50,40 @@ DEPFLAGS = -MMD -MP
 LIBS := -lck -pthread
 STRESS_LIBS := -lck -ljansson -lurcu-cds -lurcu-memb -lurcu-common -pthread -lm
 
+# ---- C++: the one C++ file, src/stress/backends/cs_cuckoo_table.cc ----------
+# (libcuckoo is a C++ header library; its C wrapper is a template .cc that we
+# instantiate.)  CXX follows CC unless given: gcc -> g++, clang -> clang++
+# (also with a prefix or version suffix: gcc-12 -> g++-12), anything else ->
+# c++.  Every build variant compiles the .cc with that variant's C flags
+# minus -std=..., plus -std=c++17 (libcuckoo 0.3.1 needs C++11) and
+# CXXFLAGS: the same -O/-g/-fsanitize/-W flags as its C objects.
+ifeq ($(origin CXX),default)
+CXX := $(if $(findstring clang,$(CC)),$(subst clang,clang++,$(CC)),$(if $(findstring gcc,$(CC)),$(subst gcc,g++,$(CC)),c++))
+endif
+CXX_STD := -std=c++17
+# $(call cxx_flags,C_FLAGS): the C++ flags of a variant.
+cxx_flags = $(filter-out -std=%,$(1)) $(CXX_STD) $(CXXFLAGS)
+# chmstress and the stress tests are linked by the C driver: add the C++
+# runtime.  clang's C driver also needs -fsanitize-link-c++-runtime to link
+# the sanitizers' C++ parts (UBSan's vptr check, ASan's operator new) in
+# the sanitizer builds; gcc's shared sanitizer runtimes have them already.
+CXX_RUNTIME_LIBS := -lstdc++ $(if $(findstring clang,$(CC)),-fsanitize-link-c++-runtime)
+STRESS_LIBS += $(CXX_RUNTIME_LIBS)
+# The Debian package of $(CXX), for the dependency check.
+CXX_PACKAGE := $(if $(findstring clang,$(CXX)),clang,g++)
+
 # ---- sources (wildcards: the file lists are changing) ------------------------
 LIB_SRCS := $(sort $(wildcard src/chm/*.c))
 STRESS_SRCS := $(sort $(wildcard src/stress/*.c src/stress/backends/*.c))
+STRESS_CXX_SRCS := $(sort $(wildcard src/stress/backends/*.cc))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_NAMES := $(patsubst tests/%.c,%,$(TEST_SRCS))
 # Tests of the stress tool: they link its objects (all but cs_main.o).
 STRESS_TEST_NAMES := $(filter test_stress_% test_cli,$(TEST_NAMES))
 
 LIB_OBJS := $(patsubst src/chm/%.c,$(BUILD)/obj/chm/%.o,$(LIB_SRCS))
-STRESS_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(STRESS_SRCS))
+STRESS_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(STRESS_SRCS)) \
+               $(patsubst src/%.cc,$(BUILD)/obj/%.o,$(STRESS_CXX_SRCS))
 
 LIB_A := $(BUILD)/libchm.a
 LIB_SO_REAL := $(BUILD)/libchm.so.$(VERSION)
@@ -75,11 +101,15 @@ all: $(LIB_A) $(LIB_SO) $(CHMSTRESS) $(BENCH)
 # ---- dependencies install themselves -----------------------------------------
 # Debian packages; checked once per build tree (the stamp), installed only
 # when something is missing.
-# liburcu's headers live in the multiarch include directory.
+# liburcu's headers live in the multiarch include directory.  libcuckoo-dev
+# is header-only C++ (and its C wrapper); $(CXX_PACKAGE) brings the C++
+# compiler when it is missing.
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo $$(uname -m)-linux-gnu)
 DEP_HEADERS := /usr/include/ck_epoch.h /usr/include/jansson.h /usr/include/xxhash.h \
-               /usr/include/$(MULTIARCH)/urcu/rculfhash.h
-DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev liburcu-dev pkg-config valgrind
+               /usr/include/$(MULTIARCH)/urcu/rculfhash.h \
+               /usr/include/libcuckoo-c/cuckoo_table_template.h
+DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev liburcu-dev libcuckoo-dev \
+                $(CXX_PACKAGE) pkg-config valgrind
 
 deps: $(DEPS_STAMP)
 
@@ -88,6 +118,7 @@ $(DEPS_STAMP):
 	for h in $(DEP_HEADERS); do [ -f "$$h" ] || missing="$$missing $$h"; done; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	command -v $(firstword $(CXX)) >/dev/null 2>&1 || missing="$$missing $(CXX)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: missing:$$missing; installing $(DEP_PACKAGES)"; \
 	  sudo=""; \
@@ -98,6 +129,7 @@ $(DEPS_STAMP):
 	  $$sudo apt-get update && \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEP_PACKAGES) || exit 1; \
 	  for h in $(DEP_HEADERS); do [ -f "$$h" ] || { echo "deps: $$h still missing" >&2; exit 1; }; done; \
+	  command -v $(firstword $(CXX)) >/dev/null 2>&1 || { echo "deps: $(CXX) still missing" >&2; exit 1; }; \
 	fi
 	@mkdir -p $(@D) && touch $@
 
@@ -109,6 +141,9 @@ endef
 
 $(BUILD)/obj/.flags: FORCE
 	$(call flags_stamp,$@,$(CC) $(ALL_CFLAGS))
+
+$(BUILD)/obj/.cxxflags: FORCE
+	$(call flags_stamp,$@,$(CXX) $(call cxx_flags,$(STRESS_CFLAGS)))
 
 # The git commit is compiled into chmstress --version; recompile when it changes.
 $(BUILD)/obj/.git-commit: FORCE
@@ -137,6 +172,10 @@ STRESS_CFLAGS = $(ALL_CFLAGS) -Isrc/stress
 $(BUILD)/obj/stress/%.o: src/stress/%.c $(BUILD)/obj/.flags | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(STRESS_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/stress/%.o: src/stress/%.cc $(BUILD)/obj/.cxxflags | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(call cxx_flags,$(STRESS_CFLAGS)) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/obj/stress/cs_main.o: $(BUILD)/obj/.git-commit
 $(BUILD)/obj/stress/cs_main.o: STRESS_CFLAGS += -DCS_GIT_COMMIT='"$(GIT_COMMIT)"'
@@ -207,7 +246,9 @@ define test_variant
 $(1)_CFLAGS = $$(TEST_CFLAGS_$(1)) $$(BASE_CFLAGS) -Itests $$(CFLAGS) $$(EXTRA_CFLAGS)
 $(1)_STRESS_CFLAGS = $$($(1)_CFLAGS) -Isrc/stress
 $(1)_LIB_OBJS := $$(patsubst src/chm/%.c,$$(BUILD)/$(1)/obj/%.o,$$(LIB_SRCS))
-$(1)_STRESS_OBJS := $$(patsubst src/%.c,$$(BUILD)/$(1)/obj/%.o,$$(STRESS_SRCS))
+$(1)_STRESS_C_OBJS := $$(patsubst src/%.c,$$(BUILD)/$(1)/obj/%.o,$$(STRESS_SRCS))
+$(1)_STRESS_CXX_OBJS := $$(patsubst src/%.cc,$$(BUILD)/$(1)/obj/%.o,$$(STRESS_CXX_SRCS))
+$(1)_STRESS_OBJS := $$($(1)_STRESS_C_OBJS) $$($(1)_STRESS_CXX_OBJS)
 $(1)_STRESS_LINK_OBJS := $$(filter-out %/cs_main.o,$$($(1)_STRESS_OBJS))
 $(1)_CHMSTRESS := $$(BUILD)/$(1)/chmstress
 $(1)_TESTS := $$(patsubst %,$$(BUILD)/$(1)/%,$$(TEST_NAMES))
@@ -217,13 +258,20 @@ $(1)_PLAIN_TESTS := $$(filter-out $$($(1)_STRESS_TESTS),$$($(1)_TESTS))
 $$(BUILD)/$(1)/obj/.flags: FORCE
 	$$(call flags_stamp,$$@,$$(CC) $$($(1)_CFLAGS))
 
+$$(BUILD)/$(1)/obj/.cxxflags: FORCE
+	$$(call flags_stamp,$$@,$$(CXX) $$(call cxx_flags,$$($(1)_STRESS_CFLAGS)))
+
 $$($(1)_LIB_OBJS): $$(BUILD)/$(1)/obj/%.o: src/chm/%.c $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
 	@mkdir -p $$(@D); rm -f $$@
 	$$(CC) $$($(1)_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
 
-$$($(1)_STRESS_OBJS): $$(BUILD)/$(1)/obj/%.o: src/%.c $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
+$$($(1)_STRESS_C_OBJS): $$(BUILD)/$(1)/obj/%.o: src/%.c $$(BUILD)/$(1)/obj/.flags | $$(DEPS_STAMP)
 	@mkdir -p $$(@D); rm -f $$@
 	$$(CC) $$($(1)_STRESS_CFLAGS) $$(DEPFLAGS) -c $$< -o $$@
+
+$$($(1)_STRESS_CXX_OBJS): $$(BUILD)/$(1)/obj/%.o: src/%.cc $$(BUILD)/$(1)/obj/.cxxflags | $$(DEPS_STAMP)
+	@mkdir -p $$(@D); rm -f $$@
+	$$(CXX) $$(call cxx_flags,$$($(1)_STRESS_CFLAGS)) $$(DEPFLAGS) -c $$< -o $$@
 
 $$(BUILD)/$(1)/obj/stress/cs_main.o: $$(BUILD)/obj/.git-commit
 $$(BUILD)/$(1)/obj/stress/cs_main.o: $(1)_STRESS_CFLAGS += -DCS_GIT_COMMIT='"$$(GIT_COMMIT)"'

@@ -2,26 +2,34 @@
  * test_stress_backends.c - chmstress's map backends (src/stress/backends/)
  * through the cs_backend vtable only, as the runner uses them.
  *
- * The registry: chm, urcu, locked, null in that order, cs_backend_find,
- * the vtables are complete.  For the real maps (chm, urcu, locked) one
- * semantic table: every op's cs_res and out values on absent and present
- * keys (0 and UINT64_MAX included, values 0 and UINT64_MAX too), NULL out
- * pointers, compute inserting and replacing, size after each step, batches;
- * iterate visiting every entry once with its value; reserve avoiding later
- * resizes; growth past several resizes with every key checked; stats that
- * agree with the map; a 2-thread conservation test (each thread owns a key
- * range checked op by op against its own exact model, plus a shared range
- * where put_if_absent/compute/remove tallies must match the final map).
- * chm: CHM_ENOMEM surfaces as CS_R_ENOMEM (when libchm has its fault
- * injection hooks).  null: every op returns its documented constant and
- * nothing crashes.
+ * The registry: chm, urcu, cuckoo, locked, null in that order,
+ * cs_backend_find, the vtables are complete.  For the real maps (chm, urcu,
+ * cuckoo, locked) one semantic table: every op's cs_res and out values on
+ * absent and present keys (0 and UINT64_MAX included, values 0 and
+ * UINT64_MAX too), NULL out pointers, compute inserting and replacing, size
+ * after each step, batches; iterate visiting every entry once with its
+ * value; reserve avoiding later resizes; growth past several resizes with
+ * every key checked; stats that agree with the map; a 2-thread conservation
+ * test (each thread owns a key range checked op by op against its own exact
+ * model, plus a shared range where put_if_absent/compute/remove tallies must
+ * match the final map).  chm: CHM_ENOMEM surfaces as CS_R_ENOMEM (when libchm
+ * has its fault injection hooks).  cuckoo: its stats (capacity doubling from
+ * create's size, a reserve counted as one resize, never shrinking) and
+ * chmstress itself ($CHMSTRESS) on bundled workloads with -m cuckoo: count
+ * checks (exchange, resize-storm) and linearizability (lin-hot) must
+ * pass.  null: every op returns its documented constant and nothing crashes.
  */
+#include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "cs.h"
@@ -87,12 +95,13 @@ static void expect_value(const tmap *tm, uint64_t key, bool present,
 
 TEST(registry)
 {
-    static const char *const order[] = {"chm", "urcu", "locked", "null"};
+    static const char *const order[] = {"chm", "urcu", "cuckoo", "locked",
+                                        "null"};
     size_t n = 0;
     while (cs_backends[n] != NULL)
         n++;
-    CHECK_EQ_U64(n, 4);
-    for (size_t i = 0; i < 4 && i < n; i++) {
+    CHECK_EQ_U64(n, 5);
+    for (size_t i = 0; i < 5 && i < n; i++) {
         CHECK_EQ_STR(cs_backends[i]->name, order[i]);
         CHECK_EQ_PTR(cs_backend_find(order[i]), cs_backends[i]);
     }
@@ -302,6 +311,13 @@ TEST(semantics_urcu)
     semantics("urcu");
 }
 
+/* libcuckoo is header-only C++, compiled with this build's flags: it is
+ * instrumented under TSan like everything else, so cuckoo is never skipped. */
+TEST(semantics_cuckoo)
+{
+    semantics("cuckoo");
+}
+
 TEST(semantics_locked)
 {
     semantics("locked");
@@ -384,6 +400,11 @@ TEST(iterate_urcu)
     iterate("urcu");
 }
 
+TEST(iterate_cuckoo)
+{
+    iterate("cuckoo");
+}
+
 TEST(iterate_locked)
 {
     iterate("locked");
@@ -419,6 +440,11 @@ TEST(reserve_chm)
     reserve("chm");
 }
 
+TEST(reserve_cuckoo)
+{
+    reserve("cuckoo");
+}
+
 TEST(reserve_locked)
 {
     reserve("locked");
@@ -444,7 +470,15 @@ static void check_all_keys(const tmap *tm, size_t n, bool halved)
     CHECK_EQ_U64(wrong, 0);
 }
 
-static void growth(const char *name, bool locked)
+/* What growth() expects of a map's stats. */
+typedef struct growth_expect {
+    uint64_t first_table; /* table_size of create(1), doubled by every
+                             resize; 0: not checked (chm) */
+    bool garbage;         /* has_garbage */
+    bool load_75;         /* size <= 0.75 table_size (locked) */
+} growth_expect;
+
+static void growth(const char *name, growth_expect ex)
 {
     size_t n = chm_test_scaled(60000);
     if (n < 4000)
@@ -455,9 +489,9 @@ static void growth(const char *name, bool locked)
     CHECK(st.has_table_size && st.has_resizes);
     CHECK_EQ_U64(st.size, 0);
     CHECK_EQ_U64(st.resizes, 0);
-    CHECK_EQ_INT(st.has_garbage, !locked);
-    if (locked)
-        CHECK_EQ_U64(st.table_size, 16);
+    CHECK_EQ_INT(st.has_garbage, ex.garbage);
+    if (ex.first_table != 0)
+        CHECK_EQ_U64(st.table_size, ex.first_table);
 
     for (size_t i = 0; i < n; i++) {
         if (i % 64 == 0)
@@ -474,10 +508,10 @@ static void growth(const char *name, bool locked)
     CHECK_GE_U64(st.resizes, 5);
     CHECK(is_pow2(st.table_size));
     CHECK_GE_U64(st.table_size, n);
-    if (locked) { /* within the load factor, and doubled from 16 each time */
+    if (ex.load_75) /* within the load factor */
         CHECK_LE_U64(st.size, st.table_size / 4 * 3);
-        CHECK_EQ_U64((uint64_t)16 << st.resizes, st.table_size);
-    }
+    if (ex.first_table != 0) /* doubled from the first size each time */
+        CHECK_EQ_U64(ex.first_table << st.resizes, st.table_size);
 
     for (size_t i = 0; i < n; i += 2)
         CHECK_EQ_INT(tm.b->remove(tm.t, cs_key_of(i), NULL), CS_R_REMOVED);
@@ -486,19 +520,71 @@ static void growth(const char *name, bool locked)
     CHECK_EQ_U64(st.size, n - (n + 1) / 2);
     CHECK_EQ_U64(tm.b->size(tm.m), n - (n + 1) / 2);
     CHECK_EQ_U64(tm.b->iterate(tm.t, NULL, NULL), n - (n + 1) / 2);
-    if (locked)
+    if (!ex.garbage)
         CHECK_EQ_U64(st.pending_garbage, 0);
     tm_close(&tm);
 }
 
 TEST(growth_chm)
 {
-    growth("chm", false);
+    growth("chm", (growth_expect){.garbage = true});
+}
+
+/* cuckoo: create(1) is one bucket of 4 slots; no deferred garbage. */
+TEST(growth_cuckoo)
+{
+    growth("cuckoo", (growth_expect){.first_table = 4});
 }
 
 TEST(growth_locked)
 {
-    growth("locked", true);
+    growth("locked", (growth_expect){.first_table = 16, .load_75 = true});
+}
+
+/* cuckoo's stats: table_size is the capacity (4 slots x 2^hashpower) for
+ * any create size (small ones are shrunk from libcuckoo's full lock array,
+ * big ones not); a reserve that jumps several powers is one resize; a
+ * reserve below the capacity never shrinks; automatic growth afterwards
+ * doubles (one resize each). */
+TEST(stats_cuckoo)
+{
+    static const struct {
+        size_t create;
+        uint64_t table;
+    } sizes[] = {{0, 4},           {1, 4},           {5, 8},
+                 {100000, 131072}, {262144, 262144}, {300000, 524288}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        tmap tm = tm_open("cuckoo", sizes[i].create);
+        cs_map_stats st;
+        tm.b->stats(tm.m, &st);
+        CHECK_EQ_U64(st.table_size, sizes[i].table);
+        CHECK_EQ_U64(st.resizes, 0);
+        CHECK_EQ_INT(tm.b->put(tm.t, 42, 1, NULL), CS_R_INSERTED);
+        tm_close(&tm);
+    }
+
+    tmap tm = tm_open("cuckoo", 1);
+    cs_map_stats st;
+    CHECK_EQ_INT(tm.b->reserve(tm.t, 1000), 0); /* 4 -> 1024 slots */
+    tm.b->stats(tm.m, &st);
+    CHECK_EQ_U64(st.table_size, 1024);
+    CHECK_EQ_U64(st.resizes, 1);
+    CHECK_EQ_INT(tm.b->reserve(tm.t, 10), 0); /* no shrink */
+    tm.b->stats(tm.m, &st);
+    CHECK_EQ_U64(st.table_size, 1024);
+    CHECK_EQ_U64(st.resizes, 1);
+    const size_t n = 5000;
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(tm.b->put_if_absent(tm.t, cs_key_of(i), i + 1, NULL),
+                     CS_R_INSERTED);
+    check_all_keys(&tm, n, false);
+    tm.b->stats(tm.m, &st);
+    CHECK_GE_U64(st.resizes, 3); /* 1024 slots -> at least 8192 */
+    CHECK_EQ_U64((uint64_t)1024 << (st.resizes - 1), st.table_size);
+    CHECK_EQ_U64(st.size, n);
+    CHECK(!st.has_garbage);
+    CHECK_EQ_U64(st.pending_garbage, 0);
+    tm_close(&tm);
 }
 
 /* urcu: cds_lfht hides its bucket count and resizes, so growth is checked
@@ -782,9 +868,129 @@ TEST(conservation_urcu)
     conservation("urcu");
 }
 
+TEST(conservation_cuckoo)
+{
+    conservation("cuckoo");
+}
+
 TEST(conservation_locked)
 {
     conservation("locked");
+}
+
+/* ---- cuckoo end to end: chmstress run -m cuckoo ------------------------ */
+
+extern char **environ;
+
+/* Run $CHMSTRESS with args (NULL-terminated, no argv[0]), its stdout and
+ * stderr into files in dir (shown on failure).  The exit status, or -1. */
+static int run_chmstress(const char *dir, const char *const *args)
+{
+    const char *bin = getenv("CHMSTRESS");
+    CHECK_MSG(bin != NULL && *bin != '\0',
+              "CHMSTRESS is not set (tests/run.sh sets it)");
+    if (bin == NULL || *bin == '\0')
+        return -1;
+    const char *argv[32] = {bin};
+    int n = 1;
+    for (int i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    char out[600], err[600];
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int st;
+    if (rc != 0 || waitpid(pid, &st, 0) < 0)
+        return -1;
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (rc != 0) { /* show what chmstress said */
+        FILE *f = fopen(err, "r");
+        char line[512];
+        while (f != NULL && fgets(line, sizeof line, f) != NULL)
+            printf("#   | %s", line);
+        if (f != NULL)
+            fclose(f);
+    }
+    return rc;
+}
+
+/* One chmstress run of a bundled workload on cuckoo at 1 and 2 threads
+ * (extra: more flags, NULL-terminated): exit 0, and its result file says
+ * every check ran and passed (and linearizability ran, with no failed key,
+ * when lin). */
+static void cuckoo_run(const char *workload, const char *check,
+                       const char *const *extra, bool lin)
+{
+    const char *wdir = getenv("CS_WORKLOAD_DIR");
+    CHECK_MSG(wdir != NULL && *wdir != '\0',
+              "CS_WORKLOAD_DIR is not set (tests/run.sh sets it)");
+    if (wdir == NULL || *wdir == '\0')
+        return;
+    char dir[256], wl[512], out[600], dur[32];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/cs-cuckoo.XXXXXX",
+             t != NULL && *t != '\0' ? t : "/tmp");
+    REQUIRE(mkdtemp(dir) != NULL);
+    snprintf(wl, sizeof wl, "%s/%s.json", wdir, workload);
+    snprintf(out, sizeof out, "%s/result.json", dir);
+    double d = 0.3 * chm_test_scale();
+    snprintf(dur, sizeof dur, "%.2f", d < 0.1 ? 0.1 : d);
+    const char *args[32] = {"run",   "-w", wl,  "-m",      "cuckoo", "-t",
+                            "1,2",   "-d", dur, "--check", check,    "-o",
+                            out,     "--quiet"};
+    int n = 14;
+    for (int i = 0; extra[i] != NULL && n < 31; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    int rc = run_chmstress(dir, args);
+    printf("#   %s --check %s: exit %d\n", workload, check, rc);
+    CHECK_EQ_INT(rc, 0);
+
+    json_error_t jerr;
+    json_t *root = json_load_file(out, 0, &jerr);
+    CHECK_MSG(root != NULL, "%s result: %.200s", workload, jerr.text);
+    json_t *checks = json_object_get(root, "checks"), *c;
+    CHECK_EQ_U64(json_array_size(checks), 2); /* 1 and 2 threads */
+    size_t i;
+    json_array_foreach(checks, i, c) {
+        CHECK_EQ_STR(json_string_value(json_object_get(c, "map")), "cuckoo");
+        CHECK(json_is_true(json_object_get(c, "passed")));
+        CHECK_EQ_U64(json_integer_value(json_object_get(c, "violations")), 0);
+        CHECK(json_integer_value(json_object_get(c, "keys_checked")) > 0);
+        json_t *l = json_object_get(c, "linearizability");
+        CHECK_EQ_INT(l != NULL, lin);
+        if (l != NULL) {
+            CHECK(json_integer_value(json_object_get(l, "keys")) > 0);
+            CHECK(json_integer_value(json_object_get(l, "ops")) > 0);
+            CHECK_EQ_U64(json_integer_value(json_object_get(l, "failed_keys")),
+                         0);
+        }
+    }
+    json_decref(root);
+    unlink(out);
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    unlink(out);
+    snprintf(out, sizeof out, "%s/stderr", dir);
+    unlink(out);
+    rmdir(dir);
+}
+
+TEST(chmstress_cuckoo)
+{
+    static const char *const none[] = {NULL};
+    static const char *const small[] = {"-k", "8192", NULL};
+    static const char *const storm[] = {"-k", "65536", NULL};
+    cuckoo_run("exchange", "counts", small, false);
+    cuckoo_run("resize-storm", "counts", storm, false); /* reserve races */
+    cuckoo_run("lin-hot", "linearizability", none, true);
 }
 
 /* ---- chm: allocation failures surface as CS_R_ENOMEM ---------------------------- */

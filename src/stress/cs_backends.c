@@ -16,6 +16,7 @@
 #define CS_BACKEND_LIST(X) \
     X(chm)                 \
     X(urcu)                \
+    X(cuckoo)              \
     X(locked)              \
     X(null)
 
