@@ -304,10 +304,73 @@ static void test_unmatched_rows_are_listed_not_failed(void)
     CHECK(line_has(r.out, "only in NEW", "threads=8"));
     CHECK(line_has(r.out, "chm ", "ok"));
     res_free(&r);
-    /* a different workload matches nothing: still exit 0 */
+    /* --strict: the BASE rows NEW left out fail the gate */
+    r = run(ARGS("compare", "--strict", a, b));
+    expect("unmatched, strict", &r, 1, NEEDLES("MISSING", "2 BASE rows"), NULL);
+    res_free(&r);
+    /* a different workload matches nothing: nothing compared is bad input */
     const char *c = write_result("um_c.json", "exchange", rb, 3);
     r = run(ARGS("compare", a, c));
-    expect("other workload", &r, 0, NEEDLES("only in BASE", "only in NEW"), NULL);
+    expect("other workload", &r, 2, NEEDLES("only in BASE", "only in NEW"),
+           NEEDLES("nothing was compared", a, c));
+    res_free(&r);
+}
+
+/* --strict in ratio mode: a map without its reference row is missing too. */
+static void test_strict_ratio_missing_reference(void)
+{
+    row ra[] = {
+        {"chm", 1, "measure", true, 10.0}, {"locked", 1, "measure", true, 5.0},
+        {"chm", 2, "measure", true, 20.0}, {"locked", 2, "measure", true, 6.0},
+    };
+    row rb[] = {
+        {"chm", 1, "measure", true, 10.0}, {"locked", 1, "measure", true, 5.0},
+        {"chm", 2, "measure", true, 20.0},
+    };
+    const char *a = write_result("sr_a.json", "exchange", ra, 4);
+    const char *b = write_result("sr_b.json", "exchange", rb, 3);
+    res r = run(ARGS("compare", "--ratio", "locked", a, b));
+    expect("ratio, lenient", &r, 0, NEEDLES("result: ok"), NULL);
+    res_free(&r);
+    r = run(ARGS("compare", "--ratio", "locked", "--strict", a, b));
+    expect("ratio, strict", &r, 1, NEEDLES("MISSING"), NULL);
+    res_free(&r);
+    r = run(ARGS("compare", "--ratio", "locked", "--strict", a, a));
+    expect("ratio, strict, same", &r, 0, NEEDLES("2 compared", "result: ok"),
+           NULL);
+    res_free(&r);
+}
+
+/* chmstress ratios: chm over each peer, per workload/threads/phase. */
+static void test_ratios_table(void)
+{
+    row rows[] = {
+        {"chm", 1, "measure", true, 8.0}, {"urcu", 1, "measure", true, 2.0},
+        {"locked", 1, "measure", true, 10.0}, {"null", 1, "measure", true, 100},
+        {"chm", 2, "measure", true, 12.0}, {"locked", 2, "measure", true, 3.0},
+        {"chm", 1, "warmup", false, 1.0},
+    };
+    const char *a = write_result("rt.json", "exchange", rows, 7);
+    res r = run(ARGS("ratios", a));
+    expect("ratios", &r, 0, NEEDLES("urcu", "locked"), NULL);
+    CHECK(line_has(r.out, "exchange        1", "4.00x"));
+    CHECK(line_has(r.out, "exchange        1", "0.80x"));
+    CHECK(line_has(r.out, "exchange        2", "4.00x"));
+    CHECK(line_has(r.out, "exchange        2", "-"));
+    CHECK(strstr(r.out, "null") == NULL);   /* the harness is not a peer */
+    CHECK(strstr(r.out, "warmup") == NULL); /* measured phases only */
+    res_free(&r);
+    r = run(ARGS("ratios", a, "--map", "locked"));
+    expect("ratios --map", &r, 0, NEEDLES("locked / each peer", "1.25x"), NULL);
+    res_free(&r);
+    r = run(ARGS("ratios", a, "--map", "cuckoo"));
+    expect("ratios, absent map", &r, 2, NULL, NEEDLES("cuckoo", a));
+    res_free(&r);
+    r = run(ARGS("ratios", tpath("none.json")));
+    expect("ratios, missing file", &r, 2, NULL, NEEDLES("none.json"));
+    res_free(&r);
+    r = run(ARGS("ratios"));
+    expect("ratios, no file", &r, 2, NULL, NEEDLES("expected one result file"));
     res_free(&r);
 }
 
@@ -398,6 +461,9 @@ int main(void)
     run_test("ratio_mode_regression_fails", test_ratio_mode_regression_fails);
     run_test("unmatched_rows_are_listed_not_failed",
              test_unmatched_rows_are_listed_not_failed);
+    run_test("strict_ratio_missing_reference",
+             test_strict_ratio_missing_reference);
+    run_test("ratios_table", test_ratios_table);
     run_test("bad_input_exits_2_naming_the_file",
              test_bad_input_exits_2_naming_the_file);
     run_test("bad_flags_exit_2_naming_the_flag",

@@ -323,6 +323,29 @@ static void test_several_workloads_one_file(void)
         CHECK_EQ_U64(nrh, nex); /* same maps, threads, phase count */
     }
     json_decref(root);
+    /* compare and ratios tell the two workloads apart by the row field */
+    const char *cmp[] = { "compare", out, out, "--ratio", "locked", "--strict",
+                          NULL };
+    CHECK_EQ_INT(run_chmstress(cmp, 0), 0);
+    char sp[320], line[512];
+    snprintf(sp, sizeof sp, "%s/stdout", tmpdir);
+    FILE *f = fopen(sp, "r");
+    bool two = false;
+    while (f != NULL && fgets(line, sizeof line, f))
+        two |= strncmp(line, "2 compared", 10) == 0;
+    if (f != NULL)
+        fclose(f);
+    CHECK(two);
+    const char *rat[] = { "ratios", out, NULL };
+    CHECK_EQ_INT(run_chmstress(rat, 0), 0);
+    f = fopen(sp, "r");
+    int rows = 0;
+    while (f != NULL && fgets(line, sizeof line, f))
+        rows += (strncmp(line, "read-heavy", 10) == 0 ||
+                 strncmp(line, "exchange", 8) == 0) && strstr(line, "x") != NULL;
+    if (f != NULL)
+        fclose(f);
+    CHECK_EQ_INT(rows, 2);
     const char *many[40] = { "run" };
     int n = 1;
     for (int i = 0; i < 17; i++) {

@@ -418,5 +418,7 @@ void cs_result_summary(const cs_report *rep, FILE *out);
 int cs_cmd_run(int argc, char **argv, const char *git_commit);
 /* `chmstress compare BASE NEW ...` (argv[0] is "compare"; cs_cmd_compare.c). */
 int cs_cmd_compare(int argc, char **argv);
+/* `chmstress ratios FILE [--map MAP]`: MAP over each peer, one file. */
+int cs_cmd_ratios(int argc, char **argv);
 
 #endif /* CS_H */

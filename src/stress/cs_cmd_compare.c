@@ -37,6 +37,9 @@
 
 #define CS_SCHEMA "chmstress-result/1"
 
+/* The command running ("compare" or "ratios"), for messages. */
+static const char *cmp_cmd = "compare";
+
 typedef struct cmp_row {
     const char *workload; /* strings are owned by the file's json */
     const char *map;
@@ -79,13 +82,18 @@ static void cmp_usage(FILE *f)
             "                       threads and phase, each ratio measured\n"
             "                       within one run (e.g. --ratio locked).  Robust\n"
             "                       against noisy shared machines: gate CI on it.\n"
+            "  -s, --strict         a measured BASE row with no NEW row to match\n"
+            "                       (a map, thread count or workload the new run\n"
+            "                       left out) fails too: a gate must not pass by\n"
+            "                       comparing less than its baseline has\n"
             "  -h, --help           this help\n"
             "\n"
             "output: a table of workload, map, threads, phase, base Mops/s (or\n"
             "ratio), new, delta %% and verdict (ok / REGRESSED / improved).\n"
             "\n"
             "exit status: 0 no regression, 1 a matched row dropped by more than\n"
-            "the tolerance, 2 bad usage or a bad input file.\n");
+            "the tolerance (or, with --strict, a BASE row is missing), 2 bad\n"
+            "usage, a bad input file, or files with no row in common.\n");
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -93,7 +101,7 @@ static void cmp_usage(FILE *f)
 static int cmp_bad_file(const char *path, const char *fmt, const char *a,
                         const char *b)
 {
-    fprintf(stderr, "chmstress: compare: %s: ", path);
+    fprintf(stderr, "chmstress: %s: %s: ", cmp_cmd, path);
     fprintf(stderr, fmt, a, b);
     fprintf(stderr, "\n");
     return CS_EXIT_USAGE;
@@ -119,8 +127,8 @@ static int cmp_bad_row(const cmp_file *f, size_t i, const char *key,
                        const char *expected, const json_t *v)
 {
     fprintf(stderr,
-            "chmstress: compare: %s: at summary[%zu].%s: expected %s, got %s; "
-            "the file is damaged or not from 'chmstress run -o' (re-run it)\n",
+            "chmstress: %s: %s: at summary[%zu].%s: expected %s, got %s; "
+            "the file is damaged or not from 'chmstress run -o' (re-run it)\n", cmp_cmd,
             f->path, i, key, expected, v != NULL ? cmp_json_type(v) : "nothing");
     return CS_EXIT_USAGE;
 }
@@ -139,8 +147,8 @@ static int cmp_load(cmp_file *f)
     fclose(fp);
     if (f->root == NULL) {
         fprintf(stderr,
-                "chmstress: compare: %s:%d:%d: %s; expected valid JSON (a "
-                "result file written by 'chmstress run -o')\n",
+                "chmstress: %s: %s:%d:%d: %s; expected valid JSON (a "
+                "result file written by 'chmstress run -o')\n", cmp_cmd,
                 f->path, err.line, err.column, err.text);
         return CS_EXIT_USAGE;
     }
@@ -176,15 +184,15 @@ static int cmp_load(cmp_file *f)
     size_t n = json_array_size(summary);
     f->rows = calloc(n > 0 ? n : 1, sizeof *f->rows);
     if (f->rows == NULL) {
-        fprintf(stderr, "chmstress: compare: out of memory\n");
+        fprintf(stderr, "chmstress: %s: out of memory\n", cmp_cmd);
         return CS_EXIT_RESOURCE;
     }
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(summary, i);
         if (!json_is_object(o)) {
-            fprintf(stderr, "chmstress: compare: %s: at summary[%zu]: expected "
+            fprintf(stderr, "chmstress: %s: %s: at summary[%zu]: expected "
                     "an object, got %s; the file is damaged or not from "
-                    "'chmstress run -o' (re-run it)\n", f->path, i,
+                    "'chmstress run -o' (re-run it)\n", cmp_cmd, f->path, i,
                     cmp_json_type(o));
             return CS_EXIT_USAGE;
         }
@@ -308,28 +316,34 @@ int cs_cmd_compare(int argc, char **argv)
     static const struct option opts[] = {
         {"tolerance", required_argument, NULL, 'T'},
         {"ratio", required_argument, NULL, 'r'},
+        {"strict", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     double tol = 10.0;
+    bool strict = false;
+    cmp_cmd = "compare";
     const char *ref = NULL;
     int opt;
     optind = 0; /* full re-initialisation: permute (options after files) */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":T:r:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":T:r:sh", opts, NULL)) != -1) {
         switch (opt) {
         case 'h':
             cmp_usage(stdout);
             return CS_EXIT_OK;
+        case 's':
+            strict = true;
+            break;
         case 'T': {
             char *end = NULL;
             errno = 0;
             double v = strtod(optarg, &end);
             if (end == optarg || *end != '\0' || errno != 0 || !isfinite(v) ||
                 v < 0) {
-                fprintf(stderr, "chmstress: compare: --tolerance '%s': "
+                fprintf(stderr, "chmstress: %s: --tolerance '%s': "
                         "expected a percentage, a number >= 0 (e.g. "
-                        "--tolerance 10)\n", optarg);
+                        "--tolerance 10)\n", cmp_cmd, optarg);
                 return CS_EXIT_USAGE;
             }
             tol = v;
@@ -337,17 +351,17 @@ int cs_cmd_compare(int argc, char **argv)
         }
         case 'r':
             if (*optarg == '\0') {
-                fprintf(stderr, "chmstress: compare: --ratio '': expected a "
-                        "map name (e.g. --ratio locked)\n");
+                fprintf(stderr, "chmstress: %s: --ratio '': expected a "
+                        "map name (e.g. --ratio locked)\n", cmp_cmd);
                 return CS_EXIT_USAGE;
             }
             ref = optarg;
             break;
         default: {
             const char *bad = argv[optind - 1];
-            fprintf(stderr, "chmstress: compare: %s '%s'\nTry 'chmstress "
+            fprintf(stderr, "chmstress: %s: %s '%s'\nTry 'chmstress "
                     "compare --help' (usage: chmstress compare BASE.json "
-                    "NEW.json [--tolerance PCT] [--ratio MAP]).\n",
+                    "NEW.json [--tolerance PCT] [--ratio MAP]).\n", cmp_cmd,
                     opt == ':' ? "option needs a value:" : "unknown option",
                     bad);
             return CS_EXIT_USAGE;
@@ -355,9 +369,9 @@ int cs_cmd_compare(int argc, char **argv)
         }
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "chmstress: compare: %s\nusage: chmstress compare "
+        fprintf(stderr, "chmstress: %s: %s\nusage: chmstress compare "
                 "BASE.json NEW.json [--tolerance PCT] [--ratio MAP]\nTry "
-                "'chmstress compare --help'.\n",
+                "'chmstress compare --help'.\n", cmp_cmd,
                 argc - optind < 2 ? "expected two result files, BASE and NEW"
                                   : "too many arguments: expected two result "
                                     "files, BASE and NEW");
@@ -374,9 +388,9 @@ int cs_cmd_compare(int argc, char **argv)
     if (ref != NULL) {
         bool in_b = cmp_has_map(&base, ref), in_n = cmp_has_map(&cur, ref);
         if (!in_b || !in_n) {
-            fprintf(stderr, "chmstress: compare: --ratio %s: map '%s' has no "
+            fprintf(stderr, "chmstress: %s: --ratio %s: map '%s' has no "
                     "measured row in %s; expected a map both files ran (run "
-                    "with -m ...,%s)\n", ref, ref,
+                    "with -m ...,%s)\n", cmp_cmd, ref, ref,
                     !in_b ? base.path : cur.path, ref);
             rc = CS_EXIT_USAGE;
             goto out;
@@ -456,13 +470,19 @@ int cs_cmd_compare(int argc, char **argv)
     if (skipped > 0)
         printf("; %zu warmup rows skipped", skipped);
     printf("\n");
-    if (matched == 0)
-        fprintf(stderr, "chmstress: compare: warning: no row of %s matches a "
-                "row of %s (same workload, map, threads and phase)\n",
-                base.path, cur.path);
-    if (regressed > 0) {
+    if (matched == 0) {
+        fprintf(stderr, "chmstress: %s: no measured row of %s matches a "
+                "row of %s (same workload, map, threads and phase): nothing "
+                "was compared; expected two results of the same workloads "
+                "and maps\n", cmp_cmd, base.path, cur.path);
+        rc = CS_EXIT_USAGE;
+    } else if (regressed > 0) {
         printf("result: REGRESSED (%zu row%s dropped by more than %g%%)\n",
                regressed, regressed == 1 ? "" : "s", tol);
+        rc = CS_EXIT_CHECK;
+    } else if (strict && (only_b > 0 || noref > 0)) {
+        printf("result: MISSING (--strict: %zu BASE row%s not measured in "
+               "NEW)\n", only_b + noref, only_b + noref == 1 ? "" : "s");
         rc = CS_EXIT_CHECK;
     } else {
         printf("result: ok\n");
@@ -470,5 +490,114 @@ int cs_cmd_compare(int argc, char **argv)
 out:
     cmp_free(&base);
     cmp_free(&cur);
+    return rc;
+}
+
+/* ---- chmstress ratios ----------------------------------------------------- */
+
+static void ratios_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: chmstress ratios RESULT.json [--map MAP]\n"
+            "\n"
+            "The side-by-side table of one result file: for every workload,\n"
+            "thread count and measured phase, MAP's median Mops/s (default\n"
+            "chm) and its ratio to each other map's, measured in the same run\n"
+            "(> 1.00x: MAP is faster).  The null map is left out.\n"
+            "\n"
+            "exit status: 0, or 2 bad usage or a bad file.\n");
+}
+
+/* The distinct maps of f's measured rows other than `map` and null, in
+ * first-seen order (at most max). */
+static int ratios_peers(const cmp_file *f, const char *map, const char **peers,
+                        int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < f->nrows; i++) {
+        const cmp_row *r = &f->rows[i];
+        if (!r->measure || strcmp(r->map, map) == 0 ||
+            strcmp(r->map, "null") == 0)
+            continue;
+        int k = 0;
+        while (k < n && strcmp(peers[k], r->map) != 0)
+            k++;
+        if (k == n && n < max)
+            peers[n++] = r->map;
+    }
+    return n;
+}
+
+static void ratios_table(cmp_file *f, const char *map)
+{
+    const char *peers[CS_MAX_LIST];
+    int np = ratios_peers(f, map, peers, CS_MAX_LIST);
+    int ww = cmp_width(f, f, false, NULL, 8);
+    printf("%s / each peer: median Mops/s of the same run (%s)\n", map,
+           f->path);
+    printf("%-*s  %7s  %-10s  %10s", ww, "workload", "threads", "phase", map);
+    for (int k = 0; k < np; k++)
+        printf("  %9s", peers[k]);
+    printf("\n");
+    for (size_t i = 0; i < f->nrows; i++) {
+        const cmp_row *r = &f->rows[i];
+        if (!r->measure || strcmp(r->map, map) != 0)
+            continue;
+        printf("%-*s  %7lld  %-10s  %10.3f", ww, r->workload, r->threads,
+               r->phase, r->mops);
+        for (int k = 0; k < np; k++) {
+            const cmp_row *p = cmp_find(f->rows, f->nrows, r, peers[k]);
+            if (p == NULL || p->mops <= 0)
+                printf("  %9s", "-");
+            else
+                printf("  %8.2fx", r->mops / p->mops);
+        }
+        printf("\n");
+    }
+}
+
+int cs_cmd_ratios(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"map", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *map = "chm";
+    int opt;
+    cmp_cmd = "ratios";
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            ratios_usage(stdout);
+            return CS_EXIT_OK;
+        }
+        if (opt == 'm' && *optarg != '\0') {
+            map = optarg;
+            continue;
+        }
+        fprintf(stderr, "chmstress: ratios: %s '%s'\nTry 'chmstress ratios "
+                "--help' (usage: chmstress ratios RESULT.json [--map MAP]).\n",
+                opt == ':' ? "option needs a value:" : opt == 'm'
+                ? "--map needs a map name:" : "unknown option", argv[optind - 1]);
+        return CS_EXIT_USAGE;
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "chmstress: ratios: expected one result file\nusage: "
+                "chmstress ratios RESULT.json [--map MAP]\n");
+        return CS_EXIT_USAGE;
+    }
+    cmp_file f = {.path = argv[optind]};
+    int rc = cmp_load(&f);
+    if (rc == CS_EXIT_OK && !cmp_has_map(&f, map)) {
+        fprintf(stderr, "chmstress: ratios: %s: map '%s' has no measured row; "
+                "expected a result that ran it (or give --map MAP)\n", f.path,
+                map);
+        rc = CS_EXIT_USAGE;
+    }
+    if (rc == CS_EXIT_OK)
+        ratios_table(&f, map);
+    cmp_free(&f);
     return rc;
 }

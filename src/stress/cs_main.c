@@ -1,7 +1,7 @@
 /*
  * cs_main.c - chmstress's command line: global options and the commands.
  *
- * Commands: run (cs_cmd_run.c), compare (cs_cmd_compare.c), list, --help,
+ * Commands: run (cs_cmd_run.c), compare and ratios (cs_cmd_compare.c), list, --help,
  * --version.  Exit codes follow DESIGN.md:
  * 0 good, 1 a check failed or a regression, 2 bad usage or input, 3 a
  * resource failure, 130 interrupted.
@@ -42,9 +42,11 @@ static void cs_usage(FILE *f)
             "      [--seed N] [--check none|counts|linearizability]\n"
             "      [-k KEYS] [-o OUT.json] [--repeat N] [--quiet]\n"
             "                   run a workload ('chmstress run --help' for each flag)\n"
-            "  compare BASE.json NEW.json [--tolerance PCT] [--ratio MAP]\n"
+            "  compare BASE.json NEW.json [--tolerance PCT] [--ratio MAP] [--strict]\n"
             "                   compare results with a baseline: exit 1 on a\n"
             "                   regression ('chmstress compare --help')\n"
+            "  ratios RESULT.json [--map MAP]\n"
+            "                   MAP (default chm) over every other map of one run\n"
             "\n"
             "options:\n"
             "  -h, --help       this help\n"
@@ -196,6 +198,8 @@ int main(int argc, char **argv)
         return cs_cmd_run(sub_argc, sub_argv, CS_GIT_COMMIT);
     if (strcmp(cmd, "compare") == 0)
         return cs_cmd_compare(sub_argc, sub_argv);
+    if (strcmp(cmd, "ratios") == 0)
+        return cs_cmd_ratios(sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         cs_usage(stdout);
         return CS_EXIT_OK;
