@@ -186,14 +186,13 @@ void chm_thread_leave(chm_thread_t *t)
     pthread_mutex_unlock(&m->threads_lock);
 }
 
-void chm_pin(chm_thread_t *t)
+/* The outermost pin (chm_pin_in counted 0 -> 1). */
+void chm_section_begin(chm_thread_t *t)
 {
-    CHM_CHECK_THREAD(t);
     /* ck_epoch_begin publishes "active" with a full fence before it reads
      * the global epoch, so every later load of a shared pointer in this
      * section is ordered after we became visible as active. */
-    if (t->depth++ == 0)
-        ck_epoch_begin(&t->rec, NULL);
+    ck_epoch_begin(&t->rec, NULL);
 }
 
 static void chm_poll(chm_thread_t *t)
@@ -204,18 +203,28 @@ static void chm_poll(chm_thread_t *t)
     t->since_poll = 0;
 }
 
-void chm_unpin(chm_thread_t *t)
+/* The outermost unpin (chm_unpin_in counted 1 -> 0). */
+void chm_section_end(chm_thread_t *t)
 {
-    CHM_CHECK_THREAD(t);
-    CHM_CHECK(t->depth > 0, "unpin without pin");
-    if (--t->depth != 0)
-        return;
     /* ck_epoch_end fences (release) before clearing "active": every access
      * this section made is ordered before a poller can see us inactive. */
     CHM_TSAN_RELEASE(&t->map->epoch);
     ck_epoch_end(&t->rec, NULL);
     if (t->since_poll >= CHM_POLL_EVERY)
         chm_poll(t);
+}
+
+void chm_pin(chm_thread_t *t)
+{
+    CHM_CHECK_THREAD(t);
+    chm_pin_in(t);
+}
+
+void chm_unpin(chm_thread_t *t)
+{
+    CHM_CHECK_THREAD(t);
+    CHM_CHECK(t->depth > 0, "unpin without pin");
+    chm_unpin_in(t);
 }
 
 void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)

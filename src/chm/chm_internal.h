@@ -171,7 +171,6 @@ struct chm {
 };
 
 /* ---- hashing and key comparison (chm_hash.c) -------------------------- */
-uint64_t chm_hash_key(const chm_t *m, uintptr_t key);
 
 static inline bool chm_key_eq(const chm_t *m, uintptr_t a, uintptr_t b)
 {
@@ -204,6 +203,26 @@ void chm_note_reclaimed(void);
  * frees several objects, e.g. a whole tree bin, counts the rest here, so
  * retired and reclaimed stay comparable). */
 void chm_note_retired(chm_thread_t *t, uint64_t n);
+/* Epoch sections inside libchm.  Operations pin for their whole length;
+ * a pin inside a pinned stretch (a chmstress batch, an iterator, a compute
+ * callback) only counts, and that count is inlined here.  The outermost
+ * begin and end (ck_epoch_begin/end, polling) are in chm_epoch.c.  No
+ * handle check: the public entry points made it. */
+void chm_section_begin(chm_thread_t *t);
+void chm_section_end(chm_thread_t *t);
+
+static inline void chm_pin_in(chm_thread_t *t)
+{
+    if (t->depth++ == 0)
+        chm_section_begin(t);
+}
+
+static inline void chm_unpin_in(chm_thread_t *t)
+{
+    if (--t->depth == 0)
+        chm_section_end(t);
+}
+
 /* chm_free only: run every pending callback; free all thread records. */
 void chm_epoch_reclaim_all(chm_t *m);
 void chm_epoch_free_threads(chm_t *m);
@@ -303,5 +322,7 @@ _Noreturn void chm_misuse(const char *what, const char *func);
 /* Compute recursion guard (chm_map.c): true if the calling OS thread is
  * inside a compute callback on map m. */
 bool chm_in_compute(const chm_t *m);
+
+#include "chm_hash.h"
 
 #endif /* CHM_INTERNAL_H */

@@ -248,14 +248,14 @@ bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
     // cppcheck-suppress nullPointerRedundantCheck
     chm_t *m = t->map;
     uint64_t h = chm_hash_key(m, key);
-    chm_pin(t);
+    chm_pin_in(t);
     chm_node_t *e = chm_find(m, atomic_load_explicit(&m->table,
                                                      memory_order_acquire),
                              h, key);
     if (e != NULL && val_out != NULL)
         /* acquire: the value may point at data written before its store */
         *val_out = atomic_load_explicit(&e->val, memory_order_acquire);
-    chm_unpin(t);
+    chm_unpin_in(t);
     return e != NULL;
 }
 
@@ -444,7 +444,7 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
     chm_t *m = t->map;
     chm_put_req rq = { chm_hash_key(m, key), key, val, only_if_absent,
                        old_out, NULL, CHM_ENOMEM, 0 };
-    chm_pin(t);
+    chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
 #ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
     /* MUTANT pia_outside_lock: absence decided unlocked, by a get. */
@@ -453,7 +453,7 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
         if (e != NULL) {
             if (old_out != NULL)
                 *old_out = atomic_load_explicit(&e->val, memory_order_acquire);
-            chm_unpin(t);
+            chm_unpin_in(t);
             return CHM_EXISTS;
         }
         rq.only_if_absent = false;
@@ -514,7 +514,7 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
         chm_node_free_now(m, rq.node, false);
     if (rq.status == CHM_OK)
         chm_add_count(t, 1, rq.bin_count);
-    chm_unpin(t);
+    chm_unpin_in(t);
     return rq.status;
 }
 
@@ -617,7 +617,7 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
     rq->h = chm_hash_key(m, rq->key);
     rq->status = CHM_NOT_FOUND;
     rq->removed = false;
-    chm_pin(t);
+    chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (;;) {
         size_t i = chm_bin_index(rq->h, tab->n);
@@ -642,7 +642,7 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
     }
     if (rq->removed)
         chm_add_count(t, -1, -1);
-    chm_unpin(t);
+    chm_unpin_in(t);
     return rq->status;
 }
 
@@ -833,7 +833,7 @@ int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
     chm_t *m = t->map;
     chm_cp_req rq = { chm_hash_key(m, key), key, fn, ctx, 0, CHM_NOT_FOUND,
                       0, 0 };
-    chm_pin(t);
+    chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (;;) {
         size_t i = chm_bin_index(rq.h, tab->n);
@@ -858,7 +858,7 @@ int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
         chm_add_count(t, rq.delta, rq.delta > 0 ? rq.bin_count : -1);
     if (rq.status == CHM_OK && out != NULL)
         *out = rq.out;
-    chm_unpin(t);
+    chm_unpin_in(t);
     return rq.status;
 }
 
@@ -868,9 +868,9 @@ int chm_reserve(chm_thread_t *t, size_t n)
 {
     if (chm_update_refused(t))
         return CHM_EBUSY;
-    chm_pin(t);
+    chm_pin_in(t);
     int rc = chm_try_presize(t, n);
-    chm_unpin(t);
+    chm_unpin_in(t);
     return rc;
 }
 
@@ -914,7 +914,7 @@ int chm_clear(chm_thread_t *t)
         return CHM_EBUSY;
     chm_t *m = t->map;
     int64_t gone = 0;
-    chm_pin(t);
+    chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (size_t i = 0; i < tab->n;) {
         chm_node_t *f = atomic_load_explicit(&tab->bins[i],
@@ -936,7 +936,7 @@ int chm_clear(chm_thread_t *t)
     }
     if (gone != 0)
         chm_add_count(t, -gone, -1);
-    chm_unpin(t);
+    chm_unpin_in(t);
     return CHM_OK;
 }
 
