@@ -341,6 +341,37 @@ static void test_strict_ratio_missing_reference(void)
     res_free(&r);
 }
 
+/* --best compares mops_max (the best repeat): write_result sets it to
+ * 1.1 x the median, so medians that regressed by 20% with best repeats
+ * that did not must pass under --best and fail without it. */
+static void test_best_uses_mops_max(void)
+{
+    const char *a = tpath("best_a.json"), *b = tpath("best_b.json");
+    write_text(a, "{\"schema\": \"chmstress-result/1\", \"config\": "
+                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
+                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
+                  "10, \"mops_max\": 12}]}\n");
+    write_text(b, "{\"schema\": \"chmstress-result/1\", \"config\": "
+                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
+                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
+                  "8, \"mops_max\": 11.9}]}\n");
+    res r = run(ARGS("compare", a, b));
+    expect("median", &r, 1, NEEDLES("REGRESSED", "mops_median"), NULL);
+    res_free(&r);
+    r = run(ARGS("compare", "--best", a, b));
+    expect("best", &r, 0, NEEDLES("result: ok", "mops_max"), NULL);
+    res_free(&r);
+    /* a file without mops_max cannot be compared with --best */
+    const char *c = tpath("best_c.json");
+    write_text(c, "{\"schema\": \"chmstress-result/1\", \"config\": "
+                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
+                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
+                  "8}]}\n");
+    r = run(ARGS("compare", "--best", a, c));
+    expect("best, no mops_max", &r, 2, NULL, NEEDLES("mops_max", c));
+    res_free(&r);
+}
+
 /* chmstress ratios: chm over each peer, per workload/threads/phase. */
 static void test_ratios_table(void)
 {
@@ -464,6 +495,7 @@ int main(void)
     run_test("strict_ratio_missing_reference",
              test_strict_ratio_missing_reference);
     run_test("ratios_table", test_ratios_table);
+    run_test("best_uses_mops_max", test_best_uses_mops_max);
     run_test("bad_input_exits_2_naming_the_file",
              test_bad_input_exits_2_naming_the_file);
     run_test("bad_flags_exit_2_naming_the_flag",
