@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh BUILD_DIR LABEL
 #
-# Runs every test binary (BUILD_DIR/test_*) of one build, prints each one's
+# Runs every test binary (BUILD_DIR/test_*) of one build, and with LABEL
+# normal also the shell tests tests/test_*.sh, prints each one's
 # output, counts the `ok - ` / `not ok - ` lines, and writes "PASSED FAILED"
 # to BUILD_DIR/run.LABEL.totals for the Makefile to add up.  A binary that crashes,
 # times out, or exits non-zero without a `not ok` line counts as one failed
@@ -57,6 +58,13 @@ bins=()
 for f in "$dir"/test_*; do
     [ -f "$f" ] && [ -x "$f" ] && bins+=("$f")
 done
+# Shell tests (tests/test_*.sh, of the scripts) run with the normal build only:
+# the sanitizer and valgrind runs have nothing to add to them.
+if [ "$label" = normal ]; then
+    for f in "$repo_dir"/tests/test_*.sh; do
+        [ -f "$f" ] && bins+=("$f")
+    done
+fi
 
 # Tests the Makefile expected (CHM_EXPECTED_TESTS) whose binary is missing:
 # they did not compile.
@@ -99,7 +107,9 @@ for bin in "${bins[@]}"; do
     t0=$(date +%s.%N)
     # --kill-after: a binary that ignores SIGTERM still goes.
     # (the braces take bash's own "Aborted"/"Killed" notice: reported below)
-    { timeout --kill-after=10 "$timeout_s" "${wrap[@]}" "$bin" > "$log" 2>&1 < /dev/null; } 2>/dev/null
+    cmd=("$bin")
+    [[ $bin == *.sh ]] && cmd=(bash "$bin")
+    { timeout --kill-after=10 "$timeout_s" "${wrap[@]}" "${cmd[@]}" > "$log" 2>&1 < /dev/null; } 2>/dev/null
     rc=$?
     t1=$(date +%s.%N)
     cat "$log"
