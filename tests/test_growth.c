@@ -3,7 +3,8 @@
  * million keys (scaled) in one thread: every key stays present with its
  * value, size is exact, the table went through many resizes; then it empties
  * again.  chm_reserve(n) makes room for n keys: inserting them afterwards
- * causes no further resize.
+ * causes no further resize.  A thread whose table allocation stalls does
+ * not hold up the growth of the map (builds with the allocation hook).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,14 @@
 
 #include "chm.h"
 #include "check.h"
+
+#ifdef CHM_FAULT_INJECTION
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "chm_internal.h" /* chm_test_alloc_hook */
+#endif
 
 static size_t scaled(double base, size_t min)
 {
@@ -281,10 +290,151 @@ static void test_reserve(void)
     check_reserve(0, 100, 100);   /* nothing to grow */
 }
 
+#ifdef CHM_FAULT_INJECTION
+/*
+ * One thread's table allocation stalls (as glibc's can: the first request
+ * of 1 KiB or more in an arena full of freed nodes consolidates them all,
+ * which took 0.35-0.6 s on a 128-bin table): the other threads must still
+ * be able to grow the map.  The slow thread fills a fresh map to 64 bins,
+ * then its next allocation of 1 KiB or more - the next table - blocks in
+ * the hook until the main thread, having inserted `n` keys meanwhile,
+ * releases it.  When the resize was claimed before its table was
+ * allocated, the table stayed at 64 bins all that time.
+ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool blocked, released;
+} stall = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+            false };
+static _Thread_local bool stall_me;   /* set by the slow thread only */
+
+static void stall_hook(size_t size)
+{
+    if (!stall_me || size < 1024)
+        return;
+    stall_me = false;                 /* once */
+    pthread_mutex_lock(&stall.mu);
+    stall.blocked = true;
+    pthread_cond_broadcast(&stall.cv);
+    while (!stall.released)
+        pthread_cond_wait(&stall.cv, &stall.mu);
+    pthread_mutex_unlock(&stall.mu);
+}
+
+static void stall_release(void)
+{
+    pthread_mutex_lock(&stall.mu);
+    stall.released = true;
+    pthread_cond_broadcast(&stall.cv);
+    pthread_mutex_unlock(&stall.mu);
+}
+
+struct slow_arg {
+    chm_t *m;
+    size_t inserted;                  /* keys 0 .. inserted-1 */
+    long bad;
+};
+
+static void *slow_thread(void *p)
+{
+    struct slow_arg *a = p;
+    chm_thread_t *t = chm_thread_join(a->m);
+    chm_stats_t st;
+    size_t i = 0;
+    do {
+        if (chm_put(t, key_of(i), val_of(key_of(i)), NULL) != CHM_OK)
+            a->bad++;
+        i++;
+        chm_stats(a->m, &st);
+    } while (st.table_size < 64);
+    /* From here the next table is 1 KiB or more: stall its allocation.
+     * Insert until the hook has run (released). */
+    stall_me = true;
+    for (bool done = false; !done; i++) {
+        if (chm_put(t, key_of(i), val_of(key_of(i)), NULL) != CHM_OK)
+            a->bad++;
+        pthread_mutex_lock(&stall.mu);
+        done = stall.released;
+        pthread_mutex_unlock(&stall.mu);
+    }
+    stall_me = false;
+    a->inserted = i;
+    chm_thread_leave(t);
+    return NULL;
+}
+
+static void test_stalled_table_alloc(void)
+{
+    const size_t n = scaled(20000, 20000);
+    const size_t first = (size_t)1 << 30; /* key indexes: the slow thread's
+                                           * are the first few hundred */
+    chm_t *m = chm_new(NULL, 1);
+    REQUIRE(m != NULL);
+    struct slow_arg a = { m, 0, 0 };
+    stall.blocked = stall.released = false;
+    chm_test_alloc_hook(stall_hook);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, slow_thread, &a) == 0);
+
+    /* Wait (bounded) for the slow thread to stall in its allocation. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&stall.mu);
+    int rc = 0;
+    while (!stall.blocked && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&stall.cv, &stall.mu, &until);
+    bool blocked = stall.blocked;
+    pthread_mutex_unlock(&stall.mu);
+    CHECK(blocked);
+
+    chm_thread_t *t = chm_thread_join(m);
+    REQUIRE(t != NULL);
+    long bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (chm_put(t, key_of(first + i), val_of(key_of(first + i)), NULL) !=
+            CHM_OK)
+            bad++;
+    chm_stats_t st;
+    chm_stats(m, &st);
+    /* The map grew while the slow thread was stalled: at most one entry per
+     * bin on average (the threshold is 0.75).  Claimed before allocating,
+     * the table was still 64 bins here. */
+    fprintf(stderr, "# stalled allocation: %zu entries, %zu bins\n",
+            st.size, st.table_size);
+    CHECK(st.table_size >= st.size);
+
+    stall_release();
+    REQUIRE(pthread_join(th, NULL) == 0);
+    chm_test_alloc_hook(NULL);
+    CHECK_EQ_U64(a.bad, 0);
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(chm_size(m), a.inserted + n);
+    for (size_t i = 0; i < a.inserted; i++) {
+        uintptr_t v = 0;
+        if (!chm_get(t, key_of(i), &v) || v != val_of(key_of(i)))
+            bad++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t v = 0;
+        if (!chm_get(t, key_of(first + i), &v) ||
+            v != val_of(key_of(first + i)))
+            bad++;
+    }
+    CHECK_EQ_U64(bad, 0);
+    chm_thread_leave(t);
+    chm_free(m);
+}
+#endif
+
 int main(void)
 {
     run_test("grow_from_one", test_grow_from_one);
     run_test("grow_mixed_ops", test_grow_mixed_ops);
     run_test("reserve", test_reserve);
+#ifdef CHM_FAULT_INJECTION
+    run_test("stalled_table_alloc", test_stalled_table_alloc);
+#endif
     return check_finish();
 }

@@ -1,7 +1,8 @@
 /*
  * chm_alloc.c - every allocation libchm makes goes through here, so tests
  * can make any one of them fail (built with -DCHM_FAULT_INJECTION) and check
- * that the map is left exactly as it was.
+ * that the map is left exactly as it was; such builds can also run a test's
+ * hook at the start of every allocation (to stall one, for instance).
  */
 #include <stdlib.h>
 
@@ -46,12 +47,32 @@ static bool chm_fi_should_fail(void)
     atomic_fetch_add_explicit(&chm_fi_failed, 1, memory_order_relaxed);
     return true;
 }
+
+static _Atomic(chm_test_alloc_hook_fn *) chm_fi_hook;
+
+void chm_test_alloc_hook(chm_test_alloc_hook_fn *fn)
+{
+    /* release: what the test set up for fn before installing it is visible
+     * to every thread that loads fn (acquire, below) and calls it. */
+    atomic_store_explicit(&chm_fi_hook, fn, memory_order_release);
+}
+
+static void chm_fi_call_hook(size_t size)
+{
+    /* acquire: pairs with the release in chm_test_alloc_hook. */
+    chm_test_alloc_hook_fn *fn = atomic_load_explicit(&chm_fi_hook,
+                                                      memory_order_acquire);
+    if (fn != NULL)
+        fn(size);
+}
 #else
 static inline bool chm_fi_should_fail(void) { return false; }
+static inline void chm_fi_call_hook(size_t size) { (void)size; }
 #endif
 
 void *chm_alloc(size_t size)
 {
+    chm_fi_call_hook(size);
     if (chm_fi_should_fail())
         return NULL;
     return malloc(size);
@@ -60,6 +81,7 @@ void *chm_alloc(size_t size)
 void *chm_alloc_aligned(size_t align, size_t size)
 {
     void *p;
+    chm_fi_call_hook(size);
     if (chm_fi_should_fail())
         return NULL;
     if (posix_memalign(&p, align, size) != 0)

@@ -180,13 +180,17 @@ static inline bool chm_key_eq(const chm_t *m, uintptr_t a, uintptr_t b)
 /* ---- allocation (chm_alloc.c) ----------------------------------------- */
 /* All of libchm's allocations go through these.  Built with
  * -DCHM_FAULT_INJECTION, chm_test_fail_allocs(after, count) makes the
- * allocations after the next `after` ones fail, `count` of them. */
+ * allocations after the next `after` ones fail, `count` of them, and
+ * chm_test_alloc_hook(fn) has fn(size) called at the start of every
+ * allocation, in the allocating thread (NULL: no hook). */
 void *chm_alloc(size_t size);
 void *chm_alloc_aligned(size_t align, size_t size);
 void chm_dealloc(void *p);
 #ifdef CHM_FAULT_INJECTION
 void chm_test_fail_allocs(long after, long count);
 long chm_test_allocs_failed(void);
+typedef void chm_test_alloc_hook_fn(size_t size);
+void chm_test_alloc_hook(chm_test_alloc_hook_fn *fn);
 #endif
 
 /* ---- epochs (chm_epoch.c) --------------------------------------------- */

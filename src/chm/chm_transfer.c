@@ -10,11 +10,13 @@
  *                   sign bit set) and the low bits 1 + the number of threads
  *                   transferring.
  *
- * The thread that moves size_ctl from a threshold to stamp+2 allocates the
- * next table, sets transfer_index = n and publishes next_table.  Any thread
- * (the starter, an inserter that sees the count above the threshold, or a
- * writer that meets a forwarding node) joins by incrementing size_ctl, then
- * claims strides of bins by decrementing transfer_index (high to low) and
+ * A thread that finds the count at the threshold allocates the next table
+ * first, then tries to move size_ctl from the threshold to stamp+2; the one
+ * that succeeds initialises the new bins, publishes next_table and sets
+ * transfer_index = n, the others free their (untouched) allocation.  Any
+ * thread (the starter, an inserter that sees the count above the threshold,
+ * or a writer that meets a forwarding node) joins by incrementing size_ctl,
+ * then claims strides of bins by decrementing transfer_index (high to low) and
  * moves each bin under that bin's lock: the entries split into a "lo" list
  * (hash & n == 0, stays at i) and a "hi" list (moves to i + n).  The longest
  * tail of the list whose entries all go the same way (lastRun) is reused as
@@ -23,6 +25,22 @@
  * forwarding node by CAS.  A thread leaves by decrementing size_ctl; the
  * last one to leave rescans every bin (finishing), then installs the new
  * table and the new threshold, and retires the old table.
+ *
+ * Why allocate before claiming: between the claim and the publication of
+ * next_table nobody can help, and every other writer goes on inserting into
+ * the old table (chm_add_count sees a resize in flight and returns).  So
+ * nothing slow may happen there that another thread could have done
+ * instead.  A malloc can be very slow: glibc serves the first request of
+ * 1 KiB or more in an arena holding many freed small chunks (a thread that
+ * inherits the arena of a thread whose map was freed) by consolidating
+ * them all first - 0.35-0.6 s measured for the 128-bin table, the first
+ * table that big.  Claimed first, that held up the resize while the other
+ * thread filled the 64-bin table with 200k entries, whose recovery (a
+ * dozen doublings, each copying every entry) took most of a second more.
+ * Allocated first, a slow malloc delays only its own thread: another one
+ * claims the resize with its own table.  The bins are initialised
+ * (every page of the table touched) only after the claim, so a thread that
+ * loses the race has paid for an untouched allocation only.
  *
  * Why readers are safe: a bin's forwarding node is installed only after both
  * halves are complete in the next table, and entries present before the
@@ -38,8 +56,8 @@
  * table's contents initialised, which the seq_cst store of table publishes.
  *
  * Out of memory: a resize that cannot allocate its table does not start
- * (size_ctl goes back to the threshold; the insert that triggered it still
- * succeeded).  Once started, a resize must finish - its bins may already be
+ * (size_ctl is not touched; the insert that triggered it still succeeded).
+ * Once started, a resize must finish - its bins may already be
  * split across two tables - so copying that fails to allocate waits and
  * retries.
  */
@@ -59,7 +77,10 @@
  * nothing changes. */
 #define CHM_HUGE_PAGE ((size_t)2 << 20)
 
-chm_table_t *chm_table_new(size_t n)
+/* A table of n bins whose bins are not initialised yet (the caller runs
+ * chm_table_init_bins): only its header is written, so an allocation that
+ * turns out not to be needed costs no page of the bins.  NULL on ENOMEM. */
+static chm_table_t *chm_table_alloc(size_t n)
 {
     size_t bytes = sizeof(chm_table_t) + n * sizeof(((chm_table_t *)0)->bins[0]);
     bool huge = bytes >= CHM_HUGE_PAGE;
@@ -70,7 +91,7 @@ chm_table_t *chm_table_new(size_t n)
     if (tab == NULL)
         return NULL;
     if (huge)
-        (void)0; //madvise(tab, bytes, MADV_HUGEPAGE);
+        (void)madvise(tab, bytes, MADV_HUGEPAGE);
     tab->n = n;
     tab->fwd_target = NULL;
     memset(&tab->epoch, 0, sizeof tab->epoch);
@@ -79,8 +100,21 @@ chm_table_t *chm_table_new(size_t n)
     atomic_init(&tab->fwd.val, 0);
     atomic_init(&tab->fwd.next, NULL);
     atomic_init(&tab->fwd.lock.state, 0);
-    for (size_t i = 0; i < n; i++)
+    return tab;
+}
+
+/* Every bin of a table nobody else can reach yet empty: touches it all. */
+static void chm_table_init_bins(chm_table_t *tab)
+{
+    for (size_t i = 0; i < tab->n; i++)
         atomic_init(&tab->bins[i], NULL);
+}
+
+chm_table_t *chm_table_new(size_t n)
+{
+    chm_table_t *tab = chm_table_alloc(n);
+    if (tab != NULL)
+        chm_table_init_bins(tab);
     return tab;
 }
 
@@ -320,25 +354,19 @@ static bool chm_leave_resize(chm_t *m, size_t n)
 }
 
 /*
- * Move bins of tab into nt; nt == NULL: this thread starts the resize (it
- * has set size_ctl to stamp + 2).  Returns CHM_ENOMEM only when the next
- * table could not be allocated (then no resize happened).
+ * Move bins of tab into nt.  start: this thread has just claimed the resize
+ * (moved size_ctl to stamp + 2) for nt, which it allocated and initialised
+ * beforehand, and publishes it here; otherwise it joined a published one.
  */
-static int chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
-                        bool helping)
+static void chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
+                         bool start)
 {
     chm_t *m = t->map;
     size_t n = tab->n;
     size_t stride = chm_ncpu() > 1 ? (n >> 3) / chm_ncpu() : n;
     if (stride < CHM_MIN_TRANSFER_STRIDE)
         stride = CHM_MIN_TRANSFER_STRIDE;
-    if (nt == NULL) {
-        nt = chm_table_new(n << 1);
-        if (nt == NULL) {
-            atomic_store_explicit(&m->size_ctl, (int64_t)(n - (n >> 2)),
-                                  memory_order_seq_cst);
-            return CHM_ENOMEM;
-        }
+    if (start) {
         /* plain: published by the seq_cst store of next_table below; every
          * thread that installs a forwarding node has loaded next_table or
          * is this thread. */
@@ -359,21 +387,20 @@ static int chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
             }
         }
     }
-    if (helping) {
+    if (!start) {
         uint64_t v = atomic_load_explicit(&t->bins_helped,
                                           memory_order_relaxed);
         atomic_store_explicit(&t->bins_helped, v + moved,
                               memory_order_relaxed);
     }
     if (!chm_leave_resize(m, n))
-        return CHM_OK;
+        return;
     /* Last one out: every stride was claimed, but re-check every bin
      * before committing (Java's "recheck before commit"). */
     for (size_t j = n; j > 0;)
         if (chm_transfer_bin(t, tab, nt, j - 1))
             j--;
     chm_finish_resize(t, tab, nt);
-    return CHM_OK;
 }
 
 /* Try to join the resize of tab into nt; false when it cannot be joined
@@ -392,7 +419,7 @@ static bool chm_join_resize(chm_thread_t *t, chm_table_t *tab,
             return false;
         if (atomic_compare_exchange_weak_explicit(&m->size_ctl, &sc, sc + 1,
                 memory_order_seq_cst, memory_order_seq_cst)) {
-            chm_transfer(t, tab, nt, true);
+            chm_transfer(t, tab, nt, false);
             return true;
         }
     }
@@ -409,15 +436,28 @@ chm_table_t *chm_help_transfer(chm_thread_t *t, chm_table_t *tab,
     return nt;
 }
 
-/* Start a resize of tab if size_ctl is still the threshold sc. */
+/* Start a resize of tab if size_ctl is still the threshold sc: allocate
+ * the next table, then claim (see the top comment for the order).  The
+ * caller loaded sc before tab, so a successful claim means no resize has
+ * finished since: tab is still the current table.  CHM_ENOMEM when the
+ * table could not be allocated (nothing changed). */
 static int chm_start_resize(chm_thread_t *t, chm_table_t *tab, int64_t sc)
 {
     chm_t *m = t->map;
+    chm_table_t *nt = chm_table_alloc(tab->n << 1);
+    if (nt == NULL)
+        return CHM_ENOMEM;
     if (!atomic_compare_exchange_strong_explicit(&m->size_ctl, &sc,
             chm_resize_stamp(tab->n) + 2, memory_order_seq_cst,
-            memory_order_seq_cst))
+            memory_order_seq_cst)) {
+        /* Another thread claimed it (or the resize is over).  SAFETY: nt
+         * was never published, no other thread can have reached it. */
+        chm_table_free_now(nt);
         return CHM_OK;
-    return chm_transfer(t, tab, NULL, false);
+    }
+    chm_table_init_bins(nt);
+    chm_transfer(t, tab, nt, true);
+    return CHM_OK;
 }
 
 void chm_add_count(chm_thread_t *t, int64_t delta, long check)
