@@ -17,7 +17,9 @@
  * create's size, a reserve counted as one resize, never shrinking) and
  * chmstress itself ($CHMSTRESS) on bundled workloads with -m cuckoo: count
  * checks (exchange, resize-storm) and linearizability (lin-hot) must
- * pass.  null: every op returns its documented constant and nothing crashes.
+ * pass; urcu: its resizer grows the table (stats, and resize-grow run by
+ * chmstress).  null: every op returns its documented constant and nothing
+ * crashes.
  */
 #include <fcntl.h>
 #include <jansson.h>
@@ -587,9 +589,26 @@ TEST(stats_cuckoo)
     tm_close(&tm);
 }
 
-/* urcu: cds_lfht hides its bucket count and resizes, so growth is checked
- * through the keys, size, iterate and the garbage count only; reserve (a
- * forced cds_lfht_resize, grow and shrink) must keep every key. */
+/* urcu resizes in a background thread (liburcu's policy, the backend's
+ * resizer: see cs_backend_urcu.c), so its table size is awaited: true once
+ * stats say at least `min` buckets (within 20 s). */
+static bool urcu_table_reaches(const tmap *tm, uint64_t min, cs_map_stats *st)
+{
+    double t0 = check_now();
+    for (;;) {
+        tm->b->stats(tm->m, st);
+        if (st->table_size >= min || check_now() - t0 > 20)
+            return st->table_size >= min;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* urcu: growth from one bucket by its own policy (liburcu's: up to ~16
+ * entries a bucket between resizes, so the table ends >= (n - 1024) / 16:
+ * the last policy check may be 1024 inserts back), every key checked;
+ * reserve (a forced cds_lfht_resize, grow and shrink, done at once)
+ * must keep every key and set the table size exactly. */
 TEST(growth_urcu)
 {
     SKIP_URCU_UNDER_TSAN();
@@ -599,31 +618,77 @@ TEST(growth_urcu)
     tmap tm = tm_open("urcu", 1);
     cs_map_stats st;
     tm.b->stats(tm.m, &st);
-    CHECK(!st.has_table_size && !st.has_resizes && st.has_garbage);
+    CHECK(st.has_table_size && st.has_resizes && st.has_garbage);
     CHECK_EQ_U64(st.size, 0);
-    for (size_t i = 0; i < n; i++) {
-        if (i % 64 == 0)
-            tm_begin(&tm);
+    CHECK_EQ_U64(st.table_size, 1);
+    CHECK_EQ_U64(st.resizes, 0);
+    for (size_t i = 0; i < n; i++)
         CHECK_EQ_INT(tm.b->put(tm.t, cs_key_of(i), i + 1, NULL),
                      CS_R_INSERTED);
-        if (i == n / 2)
-            CHECK_EQ_INT(tm.b->reserve(tm.t, 2 * n), 0);
-        if (i % 64 == 63 || i == n - 1)
-            tm_end(&tm);
-    }
+    CHECK(urcu_table_reaches(&tm, (n - 1024) / 16, &st));
+    printf("#   %zu keys: %llu buckets after %llu resizes\n", n,
+           (unsigned long long)st.table_size,
+           (unsigned long long)st.resizes);
+    CHECK(is_pow2(st.table_size));
+    CHECK_GE_U64(st.resizes, 1); /* the resizer may skip plans it slept through */
     check_all_keys(&tm, n, false);
-    tm.b->stats(tm.m, &st);
     CHECK_EQ_U64(st.size, n);
     CHECK_EQ_U64(tm.b->size(tm.m), n);
+
+    CHECK_EQ_INT(tm.b->reserve(tm.t, 2 * n), 0);
+    tm.b->stats(tm.m, &st);
+    CHECK_GE_U64(st.table_size, 2 * n);
+    CHECK(is_pow2(st.table_size));
     for (size_t i = 0; i < n; i += 2)
         CHECK_EQ_INT(tm.b->remove(tm.t, cs_key_of(i), NULL), CS_R_REMOVED);
     CHECK_EQ_INT(tm.b->reserve(tm.t, 16), 0); /* shrink: keys stay */
     check_all_keys(&tm, n, true);
     tm.b->stats(tm.m, &st);
+    CHECK_EQ_U64(st.table_size, 16);
     CHECK_EQ_U64(st.size, n - (n + 1) / 2);
     CHECK_LE_U64(st.pending_garbage, (n + 1) / 2);
     CHECK_EQ_U64(tm.b->size(tm.m), n - (n + 1) / 2);
     CHECK_EQ_U64(tm.b->iterate(tm.t, NULL, NULL), n - (n + 1) / 2);
+    tm_close(&tm);
+}
+
+/* urcu, two threads inserting from one bucket while the resizer follows:
+ * the table grows under concurrent inserts and every key is there. */
+typedef struct urcu_filler {
+    tmap *tm;
+    size_t from, n;
+} urcu_filler;
+
+static void *urcu_fill(void *arg)
+{
+    urcu_filler *f = arg;
+    void *t = f->tm->b->thread_join(f->tm->m);
+    for (size_t i = f->from; t != NULL && i < f->from + f->n; i++)
+        (void)f->tm->b->put_if_absent(t, cs_key_of(i), i + 1, NULL);
+    if (t != NULL)
+        f->tm->b->thread_leave(t);
+    return NULL;
+}
+
+TEST(growth_urcu_two_threads)
+{
+    SKIP_URCU_UNDER_TSAN();
+    size_t n = chm_test_scaled(100000);
+    if (n < 8000)
+        n = 8000;
+    tmap tm = tm_open("urcu", 1);
+    urcu_filler f[2] = {{&tm, 0, n / 2}, {&tm, n / 2, n - n / 2}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&th[i], NULL, urcu_fill, &f[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    cs_map_stats st;
+    /* each thread checks every 1024 of its own inserts */
+    CHECK(urcu_table_reaches(&tm, (n - 2048) / 16, &st));
+    CHECK(is_pow2(st.table_size));
+    CHECK_EQ_U64(st.size, n);
+    check_all_keys(&tm, n, false);
     tm_close(&tm);
 }
 
@@ -878,7 +943,7 @@ TEST(conservation_locked)
     conservation("locked");
 }
 
-/* ---- cuckoo end to end: chmstress run -m cuckoo ------------------------ */
+/* ---- end to end: chmstress run -m cuckoo / urcu --------------------------- */
 
 extern char **environ;
 
@@ -922,12 +987,40 @@ static int run_chmstress(const char *dir, const char *const *args)
     return rc;
 }
 
-/* One chmstress run of a bundled workload on cuckoo at 1 and 2 threads
+/* For each thread count (1, 2): the map resized at least twice (urcu from
+ * one bucket: to <= 2048, then 16384 once 16384 keys are in; its resizer
+ * may merge the small steps) and its table grew over the run's timeline. */
+static void check_resized(json_t *root)
+{
+    for (long t = 1; t <= 2; t++) {
+        json_t *runs = json_object_get(root, "runs"), *r, *p;
+        long resizes = 0, first = -1, last = -1;
+        size_t i, j;
+        json_array_foreach(runs, i, r) {
+            if (json_integer_value(json_object_get(r, "threads")) != t)
+                continue;
+            json_t *st = json_object_get(r, "map_stats");
+            resizes = (long)json_integer_value(json_object_get(st, "resizes"));
+            json_array_foreach(json_object_get(r, "timeline"), j, p) {
+                long ts = (long)json_integer_value(
+                    json_object_get(p, "table_size"));
+                first = first < 0 ? ts : first;
+                last = ts;
+            }
+        }
+        printf("#   %ld thread(s): %ld resizes, table %ld -> %ld\n", t,
+               resizes, first, last);
+        CHECK_GE_U64((uint64_t)resizes, 2);
+        CHECK(first > 0 && last > first);
+    }
+}
+
+/* One chmstress run of a bundled workload on `map` at 1 and 2 threads
  * (extra: more flags, NULL-terminated): exit 0, and its result file says
  * every check ran and passed (and linearizability ran, with no failed key,
- * when lin). */
-static void cuckoo_run(const char *workload, const char *check,
-                       const char *const *extra, bool lin)
+ * when lin; the table grew, when resized). */
+static void map_run(const char *map, const char *workload, const char *check,
+                    const char *const *extra, bool lin, bool resized)
 {
     const char *wdir = getenv("CS_WORKLOAD_DIR");
     CHECK_MSG(wdir != NULL && *wdir != '\0',
@@ -936,15 +1029,15 @@ static void cuckoo_run(const char *workload, const char *check,
         return;
     char dir[256], wl[512], out[600], dur[32];
     const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/cs-cuckoo.XXXXXX",
-             t != NULL && *t != '\0' ? t : "/tmp");
+    snprintf(dir, sizeof dir, "%s/cs-%s.XXXXXX",
+             t != NULL && *t != '\0' ? t : "/tmp", map);
     REQUIRE(mkdtemp(dir) != NULL);
     snprintf(wl, sizeof wl, "%s/%s.json", wdir, workload);
     snprintf(out, sizeof out, "%s/result.json", dir);
     double d = 0.3 * chm_test_scale();
     snprintf(dur, sizeof dur, "%.2f", d < 0.1 ? 0.1 : d);
-    const char *args[32] = {"run",   "-w", wl,  "-m",      "cuckoo", "-t",
-                            "1,2",   "-d", dur, "--check", check,    "-o",
+    const char *args[32] = {"run",   "-w", wl,  "-m",      map,   "-t",
+                            "1,2",   "-d", dur, "--check", check, "-o",
                             out,     "--quiet"};
     int n = 14;
     for (int i = 0; extra[i] != NULL && n < 31; i++)
@@ -961,7 +1054,7 @@ static void cuckoo_run(const char *workload, const char *check,
     CHECK_EQ_U64(json_array_size(checks), 2); /* 1 and 2 threads */
     size_t i;
     json_array_foreach(checks, i, c) {
-        CHECK_EQ_STR(json_string_value(json_object_get(c, "map")), "cuckoo");
+        CHECK_EQ_STR(json_string_value(json_object_get(c, "map")), map);
         CHECK(json_is_true(json_object_get(c, "passed")));
         CHECK_EQ_U64(json_integer_value(json_object_get(c, "violations")), 0);
         CHECK(json_integer_value(json_object_get(c, "keys_checked")) > 0);
@@ -974,6 +1067,8 @@ static void cuckoo_run(const char *workload, const char *check,
                          0);
         }
     }
+    if (resized)
+        check_resized(root);
     json_decref(root);
     unlink(out);
     snprintf(out, sizeof out, "%s/stdout", dir);
@@ -988,9 +1083,25 @@ TEST(chmstress_cuckoo)
     static const char *const none[] = {NULL};
     static const char *const small[] = {"-k", "8192", NULL};
     static const char *const storm[] = {"-k", "65536", NULL};
-    cuckoo_run("exchange", "counts", small, false);
-    cuckoo_run("resize-storm", "counts", storm, false); /* reserve races */
-    cuckoo_run("lin-hot", "linearizability", none, true);
+    map_run("cuckoo", "exchange", "counts", small, false, false);
+    map_run("cuckoo", "resize-storm", "counts", storm, false, false);
+    map_run("cuckoo", "lin-hot", "linearizability", none, true, false);
+}
+
+/* urcu from one bucket (resize-grow): liburcu's own auto-resize could lose
+ * its resize for good and leave every chain one long list - the run then
+ * crawled for minutes (the count check's final get of every key was
+ * O(n) each).  The backend's resizer must grow it, visibly, and the run
+ * end with its checks passed. */
+TEST(chmstress_urcu)
+{
+    SKIP_URCU_UNDER_TSAN();
+    static const char *const grow[] = {"-k", "262144", NULL};
+    static const char *const storm[] = {"-k", "65536", NULL};
+    double t0 = check_now();
+    map_run("urcu", "resize-grow", "counts", grow, false, true);
+    printf("#   resize-grow on urcu: %.1f s\n", check_now() - t0);
+    map_run("urcu", "resize-storm", "counts", storm, false, false);
 }
 
 /* ---- chm: allocation failures surface as CS_R_ENOMEM ---------------------------- */

@@ -10,8 +10,9 @@
  * registers once), thread_leave unregisters it when its last context goes.
  * A thread context must be used by the one OS thread that joined.
  *
- * The table: cds_lfht_new_flavor(init, 1, 0, AUTO_RESIZE | ACCOUNTING),
- * init = the capacity hint rounded up to a power of two (min 1).  Keys are
+ * The table: cds_lfht_new_flavor(init, 1, 0, 0, ...): no flags,
+ * init = the capacity hint rounded up to a power of two (min 1), resized
+ * by the backend's own resizer thread (below, "Resizing").  Keys are
  * hashed by a seeded 64-bit mixer (splitmix64's finalizer of key ^ seed).
  *
  * Nodes are IMMUTABLE once published: {cds_lfht_node, key, val, rcu_head}.
@@ -42,36 +43,72 @@
  * Every op runs in its own read-side critical section (urcu_memb_read_lock
  * / unlock: a thread-local counter update, no fence, with sys_membarrier).
  * batch_begin/batch_end are NULL: holding one read-side section across a
- * batch was tried and made the prefill of read-heavy (3M keys) crawl --
- * cds_lfht's resize worker waits for grace periods between its steps, a
- * section held for 4096 ops delays each one, the chains grow meanwhile, the
- * ops slow down, and the resize falls further behind.  Removed/replaced
- * nodes go to call_rcu (which never blocks); reserve calls cds_lfht_resize
- * (which must not run inside a read-side section: none is held between
- * ops).
+ * batch was tried and made the prefill of read-heavy (3M keys) crawl.  It
+ * was blamed on grace periods delaying the resize; but growing waits for
+ * none (only shrinking does, fini_table), so the crawl was probably the
+ * lost auto-resize below (not re-measured).  Shrinking does wait for
+ * readers, so sections stay per op.  Removed/replaced nodes go to call_rcu
+ * (which never blocks); cds_lfht_resize (reserve, the resizer) must not
+ * run inside a read-side section: none is held between ops.
+ *
+ * Resizing: the backend's own resizer thread, not CDS_LFHT_AUTO_RESIZE.
+ * liburcu's lazy auto-resize (rculfhash.c, __cds_lfht_resize_lazy_launch,
+ * 0.13.2 and still upstream) queues the resize on its worker thread and
+ * only THEN sets ht->resize_initiated = 1, a flag the worker clears when
+ * done.  When the worker runs the whole resize before that store (the
+ * wakeup preempts the waker: common on a loaded machine, and small resizes
+ * take microseconds) the flag stays 1 with nothing queued, every later
+ * launch sees it and returns, and the table never grows again: each chain
+ * becomes a long list and every op O(n).  Seen here: gdb on a hung
+ * `run -w resize-grow.json -m urcu` read 86016 entries in 4 buckets,
+ * resize_target 65536, resize_initiated 1; a plain cds_lfht (init 1,
+ * 400000 inserts by one thread) stayed stuck after 1 s idle in 2 runs of
+ * 12.  Only cds_lfht_resize clears the flag, and the table's bucket count
+ * is private, so the backend owns the policy instead:
+ *
+ *   - when a thread context's inserts - removes has moved by 1024 since its
+ *     last check (by its own value below 1024: at 1, 2, 4 .. 512), it sums
+ *     the size and applies cs_urcu_policy (one compare per update else);
+ *   - the policy is liburcu's: while the count is below `small` (1024 x
+ *     the CPUs rounded up to a power of two: liburcu's per-CPU counter
+ *     limit) keep about one entry per bucket (liburcu: an insert walking
+ *     >= 3 nodes of its chain grows the table); above it, grow to 2^k when
+ *     the count reaches 2^k >= 8 x buckets (ht_count_add), resize to 2^k
+ *     when it falls to 2^k < 8 x buckets (ht_count_del) -- chains of up to
+ *     8-16 nodes, as with liburcu;
+ *   - a per-map resizer thread, registered with urcu-memb like liburcu's
+ *     worker, runs cds_lfht_resize: the same _do_cds_lfht_resize the
+ *     worker runs, concurrent with the ops, which never resize themselves.
+ *
+ * The table is made without CDS_LFHT_ACCOUNTING too: its split counters
+ * only fed the auto-resize, and the striped counters below replace them.
  *
  * size: per-thread-slot striped counters of successful inserts minus
  * removes (64 cache-line-padded slots, threads assigned round-robin),
  * summed: exact whenever no update is in flight (cds_lfht_count_nodes is
- * O(n) and approximate).  stats: the size, and pending garbage = nodes
- * handed to call_rcu minus nodes its callbacks freed; cds_lfht exposes
- * neither its bucket count nor its resizes (has_table_size/has_resizes
- * false).  iterate: cds_lfht_for_each_entry in one read-side section
- * (weakly consistent while others update).  Not ordered (no scan).
+ * O(n) and approximate).  stats: the size, pending garbage = nodes
+ * handed to call_rcu minus nodes its callbacks freed, table_size = the
+ * bucket count and resizes = the cds_lfht_resize calls that changed it
+ * (the resizer's and reserve's; both are serialized by resize_lock, so the
+ * count is exact).  iterate: cds_lfht_for_each_entry in one read-side
+ * section (weakly consistent while others update).  Not ordered (no scan).
  *
- * destroy: deletes every node, waits one grace period and frees them,
- * cds_lfht_destroy, then urcu_memb_barrier() so every call_rcu callback
- * queued for this map has run before the map is freed (no leaks).
+ * destroy: stops the resizer, deletes every node, waits one grace period
+ * and frees them, cds_lfht_destroy, then urcu_memb_barrier() so every
+ * call_rcu callback queued for this map has run before the map is freed
+ * (no leaks).
  *
  * Without _LGPL_SOURCE the read-side lock/unlock are out-of-line calls into
  * liburcu-memb (a few ns per op); defining it would inline them.
  */
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <urcu/urcu-memb.h> /* the flavor: before rculfhash.h */
 #include <urcu/rculfhash.h>
@@ -81,8 +118,11 @@
 extern const cs_backend cs_backend_urcu;
 
 #define CS_URCU_SLOTS 64u
-/* the largest initial bucket count / reserve target (2^30 buckets) */
+/* the largest bucket count: create, reserve and the policy (2^30) */
 #define CS_URCU_MAX_INIT ((size_t)1 << 30)
+/* a thread context re-checks the resize policy at least this often (in
+ * its own inserts - removes): liburcu's split counters commit every 1024 */
+#define CS_URCU_CHECK_EVERY 1024
 
 typedef struct cs_urcu cs_urcu;
 
@@ -106,7 +146,17 @@ typedef struct cs_uslot {
 struct cs_urcu {
     struct cds_lfht *ht;
     uint64_t seed;
+    uint64_t small;                     /* the policy's small-table limit */
     _Atomic unsigned next_slot;         /* round-robin slot assignment */
+    /* Resizing.  plan: the bucket count the table is at or heading to (the
+     * policy's last decision, or reserve's); buckets: what it is. */
+    _Atomic uint64_t plan, buckets, resizes;
+    _Atomic uint64_t last_n;            /* the size at the last check */
+    pthread_mutex_t resize_lock;        /* around cds_lfht_resize */
+    pthread_mutex_t lock;               /* wake, stop */
+    pthread_cond_t wake;                /* plan != buckets, or stop */
+    bool stop;
+    pthread_t resizer;
     alignas(64) _Atomic uint64_t freed; /* nodes freed by callbacks */
     cs_uslot slot[CS_URCU_SLOTS];
 };
@@ -115,6 +165,9 @@ struct cs_urcu {
 typedef struct cs_utctx {
     cs_urcu *map;
     cs_uslot *slot;
+    /* this context's inserts - removes, and the values of it at which the
+     * resize policy is checked next (plain: one thread per context) */
+    int64_t net, check_hi, check_lo;
 } cs_utctx;
 
 /* How many contexts the calling thread holds (all maps): registered with
@@ -187,9 +240,17 @@ static void cs_urcu_retire(cs_utctx *t, cs_unode *n)
     urcu_memb_call_rcu(&n->u.rcu, cs_urcu_free_cb);
 }
 
+static void cs_urcu_check(cs_utctx *t);
+static size_t cs_urcu_size(void *map);
+
+/* Count an insert (+1) or remove (-1); now and then check the resize
+ * policy.  Outside any read-side section (the check may take a mutex). */
 static inline void cs_urcu_count(cs_utctx *t, int64_t d)
 {
     atomic_fetch_add_explicit(&t->slot->size, d, memory_order_relaxed);
+    t->net += d;
+    if (t->net >= t->check_hi || t->net <= t->check_lo)
+        cs_urcu_check(t);
 }
 
 static inline void cs_urcu_out(uint64_t *p, uint64_t v)
@@ -208,7 +269,174 @@ static inline cs_unode *cs_urcu_lookup(cs_urcu *u, uint64_t key,
     return cs_urcu_node_of(cds_lfht_iter_get_node(iter));
 }
 
+/* ---- resizing ------------------------------------------------------------------ */
+
+static uint64_t cs_urcu_pow2_ceil(uint64_t x) /* the power of two >= x */
+{
+    uint64_t p = 1;
+    while (p < x)
+        p *= 2;
+    return p;
+}
+
+static uint64_t cs_urcu_pow2_floor(uint64_t x) /* the power of two <= x */
+{
+    uint64_t p = cs_urcu_pow2_ceil(x);
+    return p > x ? p / 2 : p;
+}
+
+/* The bucket count liburcu 0.13's auto-resize (rculfhash.c) would move a
+ * table of b buckets to, now that it holds n entries and held `last` at
+ * the previous check; 0: stay.  Small tables: chain-length growth
+ * (check_resize) keeps about one entry per bucket, up to `small`.  Then
+ * the count rules at powers of two: reaching 2^k upwards grows to 2^k if
+ * 2^k >= 8 b (ht_count_add); falling to 2^k resizes to 2^k if 2^k < 8 b
+ * (ht_count_del: a shrink, or a grow of a table that is behind). */
+static uint64_t cs_urcu_policy(uint64_t small, uint64_t n, uint64_t last,
+                               uint64_t b)
+{
+    uint64_t want = 0;
+    if (n < small) {
+        if (n >= b) {
+            want = cs_urcu_pow2_ceil(n + 1);
+            want = want < small ? want : small;
+        }
+    } else if (cs_urcu_pow2_floor(n) >> 3 >= b) {
+        want = cs_urcu_pow2_floor(n);
+    } else if (n < last && cs_urcu_pow2_ceil(n) <= last &&
+               cs_urcu_pow2_ceil(n) >> 3 < b) {
+        want = cs_urcu_pow2_ceil(n); /* the lowest power passed falling */
+    }
+    want = want < CS_URCU_MAX_INIT ? want : CS_URCU_MAX_INIT;
+    return want == b ? 0 : want;
+}
+
+/* liburcu's small-table limit: 1024 x the CPUs as a power of two (its
+ * per-CPU split counters commit every 1024 and it trusts their sum only
+ * above that). */
+static uint64_t cs_urcu_small_limit(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_CONF);
+    return CS_URCU_CHECK_EVERY *
+           cs_urcu_pow2_ceil(cpus > 0 ? (uint64_t)cpus : 16);
+}
+
+static void cs_urcu_wake_resizer(cs_urcu *u)
+{
+    pthread_mutex_lock(&u->lock);
+    pthread_cond_signal(&u->wake);
+    pthread_mutex_unlock(&u->lock);
+}
+
+/* How far up a context's net must move before its next check: its own
+ * value while that is small (1, 2, 4 .. 512: a table growing from empty is
+ * followed closely), else CS_URCU_CHECK_EVERY.  Never 1 below zero: a
+ * context that removes more than it inserts (a prefilled map) would
+ * otherwise check on every insert. */
+static int64_t cs_urcu_step_up(int64_t net)
+{
+    if (net == 0)
+        return 1;
+    return net > 0 && net < CS_URCU_CHECK_EVERY ? net : CS_URCU_CHECK_EVERY;
+}
+
+/* A policy check by a thread context: re-arm its thresholds (both at a
+ * distance, so a net bouncing between two values does not check every
+ * op), then sum the size and hand a new plan to the resizer.  Of threads
+ * racing here, the CAS lets one plan win per decision. */
+static void cs_urcu_check(cs_utctx *t)
+{
+    cs_urcu *u = t->map;
+    int64_t net = t->net;
+    t->check_hi = net + cs_urcu_step_up(net);
+    t->check_lo = net - CS_URCU_CHECK_EVERY;
+    uint64_t n = cs_urcu_size(u);
+    uint64_t last = atomic_exchange_explicit(&u->last_n, n,
+                                             memory_order_relaxed);
+    uint64_t plan = atomic_load_explicit(&u->plan, memory_order_relaxed);
+    uint64_t want = cs_urcu_policy(u->small, n, last, plan);
+    if (want != 0 && atomic_compare_exchange_strong(&u->plan, &plan, want))
+        cs_urcu_wake_resizer(u);
+}
+
+/* Resize the table to nb buckets; resize_lock held (so `buckets` is what
+ * the table has: nobody else calls cds_lfht_resize). */
+static void cs_urcu_resize_locked(cs_urcu *u, uint64_t nb)
+{
+    if (nb == atomic_load_explicit(&u->buckets, memory_order_relaxed))
+        return;
+    cds_lfht_resize(u->ht, (unsigned long)nb);
+    atomic_store_explicit(&u->buckets, nb, memory_order_relaxed);
+    atomic_fetch_add_explicit(&u->resizes, 1, memory_order_relaxed);
+}
+
+/* Sleep until the plan differs from the table (true) or stop (false). */
+static bool cs_urcu_resizer_wait(cs_urcu *u)
+{
+    pthread_mutex_lock(&u->lock);
+    while (!u->stop &&
+           atomic_load(&u->plan) == atomic_load(&u->buckets))
+        pthread_cond_wait(&u->wake, &u->lock);
+    bool go = !u->stop;
+    pthread_mutex_unlock(&u->lock);
+    return go;
+}
+
+/* The resizer thread: registered with urcu-memb (cds_lfht_resize takes
+ * read-side sections and, shrinking, waits for grace periods), it follows
+ * the plan - the latest one, however many decisions it slept through. */
+static void *cs_urcu_resizer_main(void *arg)
+{
+    cs_urcu *u = arg;
+    urcu_memb_register_thread();
+    while (cs_urcu_resizer_wait(u)) {
+        pthread_mutex_lock(&u->resize_lock);
+        cs_urcu_resize_locked(u, atomic_load(&u->plan));
+        pthread_mutex_unlock(&u->resize_lock);
+    }
+    urcu_memb_unregister_thread();
+    return NULL;
+}
+
+static void cs_urcu_resizer_stop(cs_urcu *u)
+{
+    pthread_mutex_lock(&u->lock);
+    u->stop = true;
+    pthread_cond_signal(&u->wake);
+    pthread_mutex_unlock(&u->lock);
+    pthread_join(u->resizer, NULL);
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
+
+/* Counters zero, the plan = the table's init buckets, the locks. */
+static void cs_urcu_init_fields(cs_urcu *u, uint64_t seed, uint64_t init)
+{
+    u->seed = cs_urcu_mix(seed ^ 0x3c6ef372fe94f82bULL);
+    u->small = cs_urcu_small_limit();
+    atomic_init(&u->next_slot, 0);
+    atomic_init(&u->plan, init);
+    atomic_init(&u->buckets, init);
+    atomic_init(&u->resizes, 0);
+    atomic_init(&u->last_n, 0);
+    atomic_init(&u->freed, 0);
+    for (unsigned i = 0; i < CS_URCU_SLOTS; i++) {
+        atomic_init(&u->slot[i].size, 0);
+        atomic_init(&u->slot[i].queued, 0);
+    }
+    pthread_mutex_init(&u->resize_lock, NULL);
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->wake, NULL);
+    u->stop = false;
+}
+
+static void cs_urcu_free_map(cs_urcu *u)
+{
+    pthread_cond_destroy(&u->wake);
+    pthread_mutex_destroy(&u->lock);
+    pthread_mutex_destroy(&u->resize_lock);
+    free(u);
+}
 
 static void *cs_urcu_create(size_t capacity, uint64_t seed)
 {
@@ -218,18 +446,19 @@ static void *cs_urcu_create(size_t capacity, uint64_t seed)
     cs_urcu *u = aligned_alloc(64, (sizeof *u + 63) / 64 * 64);
     if (u == NULL)
         return NULL;
-    u->seed = cs_urcu_mix(seed ^ 0x3c6ef372fe94f82bULL);
-    atomic_init(&u->next_slot, 0);
-    atomic_init(&u->freed, 0);
-    for (unsigned i = 0; i < CS_URCU_SLOTS; i++) {
-        atomic_init(&u->slot[i].size, 0);
-        atomic_init(&u->slot[i].queued, 0);
-    }
-    u->ht = cds_lfht_new_flavor(init, 1, 0,
-                                CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
-                                &urcu_memb_flavor, NULL);
+    cs_urcu_init_fields(u, seed, init);
+    /* no CDS_LFHT_AUTO_RESIZE: its lazy launch can lose the resize for
+     * good (top comment); the resizer thread below does it */
+    u->ht = cds_lfht_new_flavor(init, 1, 0, 0, &urcu_memb_flavor, NULL);
     if (u->ht == NULL) {
-        free(u);
+        cs_urcu_free_map(u);
+        return NULL;
+    }
+    if (pthread_create(&u->resizer, NULL, cs_urcu_resizer_main, u) != 0) {
+        cs_urcu_register(); /* cds_lfht_destroy wants a registered thread */
+        (void)cds_lfht_destroy(u->ht, NULL);
+        cs_urcu_unregister();
+        cs_urcu_free_map(u);
         return NULL;
     }
     return u;
@@ -242,6 +471,7 @@ static void cs_urcu_destroy(void *map)
     cs_urcu *u = map;
     if (u == NULL)
         return;
+    cs_urcu_resizer_stop(u);
     cs_urcu_register();
     cs_unode *dead = NULL;
     struct cds_lfht_iter iter;
@@ -264,7 +494,7 @@ static void cs_urcu_destroy(void *map)
     (void)cds_lfht_destroy(u->ht, NULL);
     urcu_memb_barrier(); /* every call_rcu callback of this map has run */
     cs_urcu_unregister();
-    free(u);
+    cs_urcu_free_map(u);
 }
 
 static void *cs_urcu_thread_join(void *map)
@@ -277,6 +507,9 @@ static void *cs_urcu_thread_join(void *map)
                                            memory_order_relaxed);
     t->map = u;
     t->slot = &u->slot[s % CS_URCU_SLOTS];
+    t->net = 0;
+    t->check_hi = 1; /* the first insert checks */
+    t->check_lo = -CS_URCU_CHECK_EVERY;
     cs_urcu_register();
     return t;
 }
@@ -494,14 +727,17 @@ static size_t cs_urcu_iterate(void *tctx,
 }
 
 /* cds_lfht_resize to the power of two >= n buckets (outside any read-side
- * section, as it must be).  Always 0: cds_lfht_resize reports nothing. */
+ * section, as it must be), now, in the caller; it becomes the plan, which
+ * the policy then changes only at its next threshold.  Always 0:
+ * cds_lfht_resize reports nothing. */
 static int cs_urcu_reserve(void *tctx, size_t n)
 {
-    cs_utctx *t = tctx;
-    size_t nb = 1;
-    while (nb < n && nb < CS_URCU_MAX_INIT)
-        nb *= 2;
-    cds_lfht_resize(t->map->ht, nb);
+    cs_urcu *u = ((cs_utctx *)tctx)->map;
+    uint64_t nb = cs_urcu_pow2_ceil(n < CS_URCU_MAX_INIT ? n : CS_URCU_MAX_INIT);
+    pthread_mutex_lock(&u->resize_lock);
+    atomic_store_explicit(&u->plan, nb, memory_order_relaxed);
+    cs_urcu_resize_locked(u, nb);
+    pthread_mutex_unlock(&u->resize_lock);
     return 0;
 }
 
@@ -514,12 +750,12 @@ static void cs_urcu_stats(void *map, cs_map_stats *out)
                                        memory_order_relaxed);
     uint64_t freed = atomic_load_explicit(&u->freed, memory_order_relaxed);
     *out = (cs_map_stats){
-        .table_size = 0,
-        .resizes = 0,
+        .table_size = atomic_load_explicit(&u->buckets, memory_order_relaxed),
+        .resizes = atomic_load_explicit(&u->resizes, memory_order_relaxed),
         .pending_garbage = queued > freed ? queued - freed : 0,
         .size = cs_urcu_size(map),
-        .has_table_size = false,
-        .has_resizes = false,
+        .has_table_size = true,
+        .has_resizes = true,
         .has_garbage = true,
     };
 }
@@ -528,8 +764,8 @@ static void cs_urcu_stats(void *map, cs_map_stats *out)
 const cs_backend cs_backend_urcu = {
     .name = "urcu",
     .description = "liburcu's lock-free resizable hash table cds_lfht "
-                   "(urcu-memb flavor, auto-resize; value updates swap "
-                   "nodes)",
+                   "(urcu-memb flavor, liburcu's resize policy run by a "
+                   "resizer thread; value updates swap nodes)",
     .ordered = false,
     .create = cs_urcu_create,
     .destroy = cs_urcu_destroy,
