@@ -361,6 +361,24 @@ static void test_best_uses_mops_max(void)
     r = run(ARGS("compare", "--best", a, b));
     expect("best", &r, 0, NEEDLES("result: ok", "mops_max"), NULL);
     res_free(&r);
+    /* --cpu picks mops_cpu_median, --cpu --best mops_cpu_max */
+    const char *d = tpath("best_d.json"), *e = tpath("best_e.json");
+    write_text(d, "{\"schema\": \"chmstress-result/1\", \"config\": "
+                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
+                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
+                  "10, \"mops_max\": 10, \"mops_cpu_median\": 10, "
+                  "\"mops_cpu_max\": 20}]}\n");
+    write_text(e, "{\"schema\": \"chmstress-result/1\", \"config\": "
+                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
+                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
+                  "10, \"mops_max\": 10, \"mops_cpu_median\": 10, "
+                  "\"mops_cpu_max\": 10}]}\n");
+    r = run(ARGS("compare", "--cpu", d, e));
+    expect("cpu median", &r, 0, NEEDLES("mops_cpu_median", "result: ok"), NULL);
+    res_free(&r);
+    r = run(ARGS("compare", "--cpu", "--best", d, e));
+    expect("cpu best", &r, 1, NEEDLES("mops_cpu_max", "REGRESSED"), NULL);
+    res_free(&r);
     /* a file without mops_max cannot be compared with --best */
     const char *c = tpath("best_c.json");
     write_text(c, "{\"schema\": \"chmstress-result/1\", \"config\": "

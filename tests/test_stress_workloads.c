@@ -3,7 +3,8 @@
  * against libchm with 1 and 2 threads and passes its count checks; the
  * resize scenarios visibly resize (several resizes, the table growing in the
  * timeline); SIGINT writes the results so far, marked interrupted, and
- * exits 130; the result file has the documented shape.
+ * exits 130, also when it comes during the prefill; the result file has
+ * the documented shape.
  *
  * Needs $CHMSTRESS (the binary) and $CS_WORKLOAD_DIR (tests/run.sh sets
  * both).  Key ranges and durations shrink with CHM_TEST_SCALE.
@@ -36,10 +37,15 @@ static const char *env_or_fail(const char *name)
     return v;
 }
 
-/* Run chmstress with argv (NULL-terminated, without argv[0]), stdout and
- * stderr to files; optionally SIGINT it after `sigint_after` seconds.
- * Returns the exit status (128 + signal if killed), -1 if it did not run. */
-static int run_chmstress(const char *const *args, double sigint_after)
+static void sleep_s(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+    nanosleep(&ts, NULL);
+}
+
+/* Start chmstress with argv (NULL-terminated, without argv[0]), stdout and
+ * stderr to files.  Its pid, or -1 if it did not start. */
+static pid_t spawn_chmstress(const char *const *args)
 {
     const char *bin = env_or_fail("CHMSTRESS");
     if (bin == NULL)
@@ -60,18 +66,42 @@ static int run_chmstress(const char *const *args, double sigint_after)
     pid_t pid;
     int rc = posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -1;
-    if (sigint_after > 0) {
-        struct timespec ts = { (time_t)sigint_after,
-                               (long)((sigint_after - (time_t)sigint_after) * 1e9) };
-        nanosleep(&ts, NULL);
-        kill(pid, SIGINT);
-    }
+    return rc == 0 ? pid : -1;
+}
+
+/* Wait for pid; after `limit` seconds (> 0) SIGKILL it, so a run that does
+ * not stop cannot hang the test.  Its exit status (128 + signal if
+ * killed), -1 on error. */
+static int wait_chmstress(pid_t pid, double limit)
+{
+    double t0 = check_now();
     int st;
-    if (waitpid(pid, &st, 0) < 0)
+    pid_t r;
+    while ((r = waitpid(pid, &st, limit > 0 ? WNOHANG : 0)) == 0) {
+        if (check_now() - t0 > limit) {
+            kill(pid, SIGKILL);
+            limit = 0; /* now wait for good */
+        }
+        sleep_s(0.01);
+    }
+    if (r < 0)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run chmstress (see spawn_chmstress); optionally SIGINT it after
+ * `sigint_after` seconds.  Returns the exit status (128 + signal if
+ * killed), -1 if it did not run. */
+static int run_chmstress(const char *const *args, double sigint_after)
+{
+    pid_t pid = spawn_chmstress(args);
+    if (pid < 0)
+        return -1;
+    if (sigint_after > 0) {
+        sleep_s(sigint_after);
+        kill(pid, SIGINT);
+    }
+    return wait_chmstress(pid, 0);
 }
 
 static void show_stderr(void)
@@ -225,6 +255,49 @@ static void test_sigint_writes_partial_results(void)
     json_decref(root);
 }
 
+/* SIGINT during the prefill.  The prefill inserts 75% of the key range
+ * before any phase, with nothing else watching: it must poll the flag too.
+ * 2^25 keys take many seconds to prefill; ^C after 0.5 s must end the run
+ * within 3 s, exit 130 and write the file marked interrupted, with no run
+ * (no phase started) and no check (an interrupted map is not checked).
+ * A run still going 10 s after the ^C is killed (and fails), so a
+ * regression cannot fill gigabytes for long. */
+static void test_sigint_during_prefill(void)
+{
+    const char *dir = env_or_fail("CS_WORKLOAD_DIR");
+    if (dir == NULL)
+        return;
+    char path[512], out[512];
+    snprintf(path, sizeof path, "%s/read-heavy.json", dir);
+    snprintf(out, sizeof out, "%s/interrupted-prefill.json", tmpdir);
+    const char *args[] = { "run", "-w", path, "-m", "chm", "-t", "1",
+                           "-k", "33554432", "--check", "none", "-o", out,
+                           "--quiet", NULL };
+    pid_t pid = spawn_chmstress(args);
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    sleep_s(0.5);
+    kill(pid, SIGINT);
+    double t0 = check_now();
+    int rc = wait_chmstress(pid, 10);
+    double took = check_now() - t0;
+    printf("#   exit %d, %.2f s after SIGINT\n", rc, took);
+    CHECK_EQ_INT(rc, 130);
+    CHECK(took < 3);
+    json_error_t jerr;
+    json_t *root = json_load_file(out, 0, &jerr);
+    CHECK(root != NULL);
+    if (root == NULL)
+        return;
+    CHECK(json_is_true(json_object_get(root, "interrupted")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(root, "exit_code")), 130);
+    CHECK(json_is_array(json_object_get(root, "runs")));
+    CHECK_EQ_U64(json_array_size(json_object_get(root, "runs")), 0);
+    CHECK_EQ_U64(json_array_size(json_object_get(root, "checks")), 0);
+    json_decref(root);
+}
+
 static void test_side_by_side_one_file(void)
 {
     const char *dir = env_or_fail("CS_WORKLOAD_DIR");
@@ -260,6 +333,16 @@ static void test_side_by_side_one_file(void)
         CHECK(json_object_size(ops) >= 1);
         json_t *tl = json_object_get(r, "timeline");
         CHECK(json_array_size(tl) >= 1);
+        /* CPU time: positive, at most wall time x threads (plus slack for
+         * clock granularity), and ops per CPU-second at least the wall rate
+         * per thread */
+        double cpu = json_number_value(json_object_get(r, "cpu_seconds"));
+        double wall = json_number_value(json_object_get(r, "seconds"));
+        double thr = (double)json_integer_value(json_object_get(r, "threads"));
+        if (strcmp(json_string_value(json_object_get(r, "map")), "null") != 0) {
+            CHECK(cpu > 0);
+            CHECK(cpu <= wall * thr * 1.05 + 0.01);
+        }
         json_t *get = json_object_get(ops, "get");
         if (get != NULL) {
             json_t *lat = json_object_get(get, "latency_ns");
@@ -368,6 +451,7 @@ int main(void)
     run_test("every_bundled_workload", test_every_bundled_workload);
     run_test("side_by_side_one_file", test_side_by_side_one_file);
     run_test("sigint_writes_partial_results", test_sigint_writes_partial_results);
+    run_test("sigint_during_prefill", test_sigint_during_prefill);
     run_test("several_workloads_one_file", test_several_workloads_one_file);
     int rc = check_finish();
     char cmd[300];

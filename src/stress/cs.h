@@ -312,6 +312,12 @@ typedef struct cs_run {
     double seconds;
     uint64_t total_ops;
     double mops;
+    /* CPU time the workers spent in the phase (CLOCK_THREAD_CPUTIME_ID,
+     * summed), and total_ops per CPU-second: time a worker sat preempted
+     * by another process does not count, so this figure moves much less
+     * than mops on a shared machine (the CI gate compares it). */
+    double cpu_seconds;
+    double mops_cpu;
     cs_op_stats op[CS_OP_COUNT];
     cs_timeline_point *timeline;
     size_t ntimeline;

@@ -39,10 +39,12 @@
 
 /* The command running ("compare" or "ratios"), for messages. */
 static const char *cmp_cmd = "compare";
-/* The summary field compared: "mops_median" (default) or, with --best,
- * "mops_max", the best repeat: on a shared machine interference only ever
+/* The summary field compared: "mops_median" (default); with --best
+ * "mops_max", the best repeat (on a shared machine interference only ever
  * slows a run down, so the best of several short repeats is the estimate
- * it disturbs least. */
+ * it disturbs least); with --cpu the same of Mops per CPU-second of the
+ * workers, "mops_cpu_median" / "mops_cpu_max" (time a worker sat
+ * preempted by another process does not count). */
 static const char *cmp_stat = "mops_median";
 
 typedef struct cmp_row {
@@ -91,6 +93,9 @@ static void cmp_usage(FILE *f)
             "                       instead of the median: interference only\n"
             "                       slows runs down, so on a shared machine the\n"
             "                       best of several repeats is the steadiest\n"
+            "  -c, --cpu            compare Mops per CPU-second of the workers\n"
+            "                       (mops_cpu_median, with --best mops_cpu_max):\n"
+            "                       time a worker sat preempted does not count\n"
             "  -s, --strict         a measured BASE row with no NEW row to match\n"
             "                       (a map, thread count or workload the new run\n"
             "                       left out) fails too: a gate must not pass by\n"
@@ -327,18 +332,18 @@ int cs_cmd_compare(int argc, char **argv)
         {"ratio", required_argument, NULL, 'r'},
         {"strict", no_argument, NULL, 's'},
         {"best", no_argument, NULL, 'b'},
+        {"cpu", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     double tol = 10.0;
-    bool strict = false;
+    bool strict = false, best = false, cpu = false;
     cmp_cmd = "compare";
-    cmp_stat = "mops_median";
     const char *ref = NULL;
     int opt;
     optind = 0; /* full re-initialisation: permute (options after files) */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":T:r:sbh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":T:r:sbch", opts, NULL)) != -1) {
         switch (opt) {
         case 'h':
             cmp_usage(stdout);
@@ -347,7 +352,10 @@ int cs_cmd_compare(int argc, char **argv)
             strict = true;
             break;
         case 'b':
-            cmp_stat = "mops_max";
+            best = true;
+            break;
+        case 'c':
+            cpu = true;
             break;
         case 'T': {
             char *end = NULL;
@@ -375,7 +383,7 @@ int cs_cmd_compare(int argc, char **argv)
             const char *bad = argv[optind - 1];
             fprintf(stderr, "chmstress: %s: %s '%s'\nTry 'chmstress "
                     "compare --help' (usage: chmstress compare BASE.json "
-                    "NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--strict]).\n", cmp_cmd,
+                    "NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--cpu] [--strict]).\n", cmp_cmd,
                     opt == ':' ? "option needs a value:" : "unknown option",
                     bad);
             return CS_EXIT_USAGE;
@@ -384,13 +392,15 @@ int cs_cmd_compare(int argc, char **argv)
     }
     if (argc - optind != 2) {
         fprintf(stderr, "chmstress: %s: %s\nusage: chmstress compare "
-                "BASE.json NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--strict]\nTry "
+                "BASE.json NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--cpu] [--strict]\nTry "
                 "'chmstress compare --help'.\n", cmp_cmd,
                 argc - optind < 2 ? "expected two result files, BASE and NEW"
                                   : "too many arguments: expected two result "
                                     "files, BASE and NEW");
         return CS_EXIT_USAGE;
     }
+    cmp_stat = cpu ? (best ? "mops_cpu_max" : "mops_cpu_median")
+                   : (best ? "mops_max" : "mops_median");
     cmp_file base = {.path = argv[optind]}, cur = {.path = argv[optind + 1]};
     int rc = cmp_load(&base);
     if (rc == CS_EXIT_OK)
@@ -420,9 +430,9 @@ int cs_cmd_compare(int argc, char **argv)
     if (ref != NULL)
         printf("ratio mode: each map's Mops/s divided by %s's in the same "
                "file\n", ref);
-    printf("figure: %s of each row (%s)\n", cmp_stat,
-           strcmp(cmp_stat, "mops_max") == 0 ? "best repeat"
-                                             : "median of the repeats");
+    printf("figure: %s of each row (%s%s)\n", cmp_stat,
+           best ? "best repeat" : "median of the repeats",
+           cpu ? ", Mops per worker CPU-second" : "");
     printf("%-*s  %-*s  %7s  %-10s  %12s  %12s  %8s  %s\n", ww, "workload", mw,
            "map", "threads", "phase", ref != NULL ? "base ratio" : "base Mops/s",
            ref != NULL ? "new ratio" : "new Mops/s", "delta %", "verdict");

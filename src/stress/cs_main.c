@@ -42,7 +42,7 @@ static void cs_usage(FILE *f)
             "      [--seed N] [--check none|counts|linearizability]\n"
             "      [-k KEYS] [-o OUT.json] [--repeat N] [--quiet]\n"
             "                   run a workload ('chmstress run --help' for each flag)\n"
-            "  compare BASE.json NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--strict]\n"
+            "  compare BASE.json NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--cpu] [--strict]\n"
             "                   compare results with a baseline: exit 1 on a\n"
             "                   regression ('chmstress compare --help')\n"
             "  ratios RESULT.json [--map MAP]\n"

@@ -131,6 +131,8 @@ static json_t *cs_json_run(const cs_config *cfg, const cs_run *run)
     json_object_set_new(o, "seconds", json_real(run->seconds));
     json_object_set_new(o, "ops", json_integer((json_int_t)run->total_ops));
     json_object_set_new(o, "mops", json_real(run->mops));
+    json_object_set_new(o, "cpu_seconds", json_real(run->cpu_seconds));
+    json_object_set_new(o, "mops_cpu", json_real(run->mops_cpu));
     json_object_set_new(o, "interrupted", json_boolean(run->interrupted));
     json_object_set_new(o, "ops_by_type", cs_json_ops(run));
     json_object_set_new(o, "timeline", cs_json_timeline(run));
@@ -145,6 +147,7 @@ typedef struct cs_row {
     unsigned threads;
     int phase;
     double median, min, max;
+    double cpu_median, cpu_max;   /* of mops_cpu (cs_run) */
     unsigned n;
     const cs_run *first;
 } cs_row;
@@ -153,6 +156,28 @@ static int cs_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Sort v[0..n) and return its median. */
+static double cs_median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof *v, cs_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Fill tmp with the mops (or mops_cpu) of every repeat of row's map,
+ * threads and phase, from run index `from` on; returns the count. */
+static unsigned cs_row_values(const cs_report *rep, size_t from,
+                              const cs_row *row, bool cpu, double *tmp)
+{
+    unsigned n = 0;
+    for (size_t k = from; k < rep->nruns; k++) {
+        const cs_run *q = &rep->runs[k];
+        if (q->threads == row->threads && q->phase == row->phase &&
+            strcmp(q->map, row->map) == 0)
+            tmp[n++] = cpu ? q->mops_cpu : q->mops;
+    }
+    return n;
 }
 
 /* Rows in first-seen order; returns the count (rows has nruns slots). */
@@ -169,18 +194,15 @@ static size_t cs_summary_rows(const cs_report *rep, cs_row *rows, double *tmp)
         if (j < nrows)
             continue;
         cs_row *row = &rows[nrows++];
-        *row = (cs_row){ r->map, r->threads, r->phase, 0, 0, 0, 0, r };
-        for (size_t k = i; k < rep->nruns; k++) {
-            const cs_run *q = &rep->runs[k];
-            if (q->threads == r->threads && q->phase == r->phase &&
-                strcmp(q->map, r->map) == 0)
-                tmp[row->n++] = q->mops;
-        }
-        qsort(tmp, row->n, sizeof *tmp, cs_cmp_double);
+        *row = (cs_row){ .map = r->map, .threads = r->threads,
+                         .phase = r->phase, .first = r };
+        row->n = cs_row_values(rep, i, row, true, tmp);
+        row->cpu_median = cs_median(tmp, row->n);
+        row->cpu_max = tmp[row->n - 1];
+        cs_row_values(rep, i, row, false, tmp);
+        row->median = cs_median(tmp, row->n);
         row->min = tmp[0];
         row->max = tmp[row->n - 1];
-        row->median = row->n % 2 ? tmp[row->n / 2]
-                                 : (tmp[row->n / 2 - 1] + tmp[row->n / 2]) / 2;
     }
     return nrows;
 }
@@ -216,6 +238,8 @@ static json_t *cs_json_summary(const cs_report *rep, const cs_row *rows,
         json_object_set_new(o, "mops_median", json_real(r->median));
         json_object_set_new(o, "mops_min", json_real(r->min));
         json_object_set_new(o, "mops_max", json_real(r->max));
+        json_object_set_new(o, "mops_cpu_median", json_real(r->cpu_median));
+        json_object_set_new(o, "mops_cpu_max", json_real(r->cpu_max));
         json_object_set_new(o, "spread_pct", json_real(r->median > 0
             ? 100.0 * (r->max - r->min) / r->median : 0));
         json_object_set_new(o, "ns_per_op_per_thread", json_real(cs_ns_per_op(r)));

@@ -46,6 +46,14 @@ static uint64_t cs_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the calling thread (not counting time it was preempted). */
+static uint64_t cs_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 typedef struct cs_runctx cs_runctx;
 
 typedef struct cs_worker {
@@ -61,6 +69,8 @@ typedef struct cs_worker {
     cs_lin_op *hist;          /* recorded history (--check linearizability) */
     size_t nhist, caphist;
     _Alignas(64) _Atomic uint64_t ops_done; /* sampled by the main thread */
+    uint64_t cpu_ns;          /* CPU time of the last phase (the closing
+                               * barrier publishes it to the main thread) */
     bool failed;
 } cs_worker;
 
@@ -349,7 +359,7 @@ __attribute__((noinline)) static void cs_run_phase(cs_worker *w)
 {
     cs_runctx *rc = w->rc;
     bool counted = rc->phase->ops > 0;
-    uint64_t done = 0;
+    uint64_t done = 0, cpu0 = cs_thread_cpu_ns();
     /* relaxed: `stop` only ends the loop; the closing barrier orders
      * everything the main thread reads afterwards. */
     while (!atomic_load_explicit(&rc->stop, memory_order_relaxed)) {
@@ -370,9 +380,18 @@ __attribute__((noinline)) static void cs_run_phase(cs_worker *w)
         if (atomic_load_explicit(&cs_interrupted, memory_order_relaxed))
             break;
     }
+    w->cpu_ns = cs_thread_cpu_ns() - cpu0;
 }
 
-/* The prefill: keys [0, prefilled) inserted by all workers, interleaved. */
+/* The prefill: keys [0, prefilled) inserted by all workers, interleaved.
+ * Every CS_PREFILL_CHUNK keys the batch is renewed (so garbage can be
+ * reclaimed) and SIGINT is polled: a prefill of millions of keys takes
+ * seconds (minutes on a slow map), and nothing else watches it - the main
+ * thread just waits on the closing barrier.  An interrupted prefill leaves
+ * a partial map; cs_run_phases then runs no phase and the map is not
+ * checked. */
+#define CS_PREFILL_CHUNK 4096
+
 static void cs_run_prefill(cs_worker *w)
 {
     cs_runctx *rc = w->rc;
@@ -385,7 +404,11 @@ static void cs_run_prefill(cs_worker *w)
         cs_res r = be->put_if_absent(w->tctx, cs_key_of(i), v, &cur);
         if (r != CS_R_INSERTED && r != CS_R_EXISTS)
             w->failed = true;
-        if (++done % 4096 == 0 && be->batch_end != NULL) {
+        if (++done % CS_PREFILL_CHUNK != 0)
+            continue;
+        if (atomic_load_explicit(&cs_interrupted, memory_order_relaxed))
+            break;
+        if (be->batch_end != NULL) {
             be->batch_end(w->tctx); /* let garbage be reclaimed */
             be->batch_begin(w->tctx);
         }
@@ -535,12 +558,17 @@ static void cs_reset_workers(cs_runctx *rc)
         for (int op = 0; op < CS_OP_COUNT; op++)
             cs_hist_init(&w->op[op].lat);
         atomic_store_explicit(&w->ops_done, 0, memory_order_relaxed);
+        w->cpu_ns = 0;
     }
 }
 
 static void cs_collect(cs_runctx *rc, cs_run *run, double seconds)
 {
     run->seconds = seconds;
+    uint64_t cpu_ns = 0;
+    for (unsigned i = 0; i < rc->nthreads; i++)
+        cpu_ns += rc->w[i].cpu_ns;
+    run->cpu_seconds = (double)cpu_ns * 1e-9;
     for (unsigned i = 0; i < rc->nthreads; i++)
         for (int op = 0; op < CS_OP_COUNT; op++) {
             cs_op_stats *d = &run->op[op], *s = &rc->w[i].op[op];
@@ -552,6 +580,8 @@ static void cs_collect(cs_runctx *rc, cs_run *run, double seconds)
     for (int op = 0; op < CS_OP_COUNT; op++)
         run->total_ops += run->op[op].ops;
     run->mops = seconds > 0 ? (double)run->total_ops / seconds / 1e6 : 0;
+    run->mops_cpu = run->cpu_seconds > 0
+        ? (double)run->total_ops / run->cpu_seconds / 1e6 : 0;
     if (rc->be->stats != NULL)
         rc->be->stats(rc->map, &run->stats_end);
     run->interrupted = atomic_load_explicit(&cs_interrupted,
