@@ -108,16 +108,17 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo $$(uname -m)-linux
 DEP_HEADERS := /usr/include/ck_epoch.h /usr/include/jansson.h /usr/include/xxhash.h \
                /usr/include/$(MULTIARCH)/urcu/rculfhash.h \
                /usr/include/libcuckoo-c/cuckoo_table_template.h
+# gnuplot-nox and jq: scripts/plot (charts) and scripts/gate --spread.
 DEP_PACKAGES := libck-dev libjansson-dev libxxhash-dev liburcu-dev libcuckoo-dev \
-                $(CXX_PACKAGE) pkg-config valgrind
+                $(CXX_PACKAGE) pkg-config valgrind gnuplot-nox jq
+DEP_COMMANDS := pkg-config valgrind gnuplot jq
 
 deps: $(DEPS_STAMP)
 
 $(DEPS_STAMP):
 	@missing=""; \
 	for h in $(DEP_HEADERS); do [ -f "$$h" ] || missing="$$missing $$h"; done; \
-	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
-	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	for c in $(DEP_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	command -v $(firstword $(CXX)) >/dev/null 2>&1 || missing="$$missing $(CXX)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: missing:$$missing; installing $(DEP_PACKAGES)"; \
@@ -227,6 +228,30 @@ lin-soak: $(CHMSTRESS)
 RUN_ARGS ?= -w workloads/read-heavy.json -m chm,locked,null -t 1,2
 run: all
 	$(CHMSTRESS) run $(RUN_ARGS)
+
+# ---- benchmarks, charts and the regression gate -------------------------------
+# make bench          the standard mixes x every map x a thread sweep, repeated,
+#                     side by side in one run -> results/bench-<time>.json, the
+#                     chm/peer ratio table, and charts (scripts/bench; BENCH_FLAGS
+#                     are passed on, e.g. BENCH_FLAGS="-t 1,2 --repeat 5")
+# make plots RESULT=results/x.json    charts of any result file (scripts/plot)
+# make gate           chm/locked ratios vs results/baselines/gate.json
+# make gate-quick     the same, CI-sized (results/baselines/gate-quick.json)
+BENCH_FLAGS ?=
+bench: $(CHMSTRESS) | $(DEPS_STAMP)
+	CHMSTRESS=$(CHMSTRESS) scripts/bench $(BENCH_FLAGS)
+
+plots: | $(DEPS_STAMP)
+	@[ -n "$(RESULT)" ] || { echo "make plots: give the result file: make plots RESULT=results/NAME.json" >&2; exit 2; }
+	scripts/plot "$(RESULT)" $(if $(PLOT_DIR),"$(PLOT_DIR)")
+
+gate: $(CHMSTRESS)
+	CHMSTRESS=$(CHMSTRESS) scripts/gate
+
+gate-quick: $(CHMSTRESS)
+	CHMSTRESS=$(CHMSTRESS) scripts/gate --quick
+
+.PHONY: bench plots gate gate-quick
 
 # ---- test builds --------------------------------------------------------------------
 # Three builds of the library objects and every tests/test_*.c, each into its
