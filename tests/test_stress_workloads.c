@@ -261,17 +261,32 @@ static void test_sigint_writes_partial_results(void)
  * within 3 s, exit 130 and write the file marked interrupted, with no run
  * (no phase started) and no check (an interrupted map is not checked).
  * A run still going 10 s after the ^C is killed (and fails), so a
- * regression cannot fill gigabytes for long. */
+ * regression cannot fill gigabytes for long.  Sanitizer builds (scale < 1)
+ * use 2^22 keys, still seconds of prefill there: under TSan the 2^26-bin
+ * table of 2^25 keys alone took seconds to set up and tear down, and
+ * allow 3 s / scale (at most 9 s) for the exit. */
 static void test_sigint_during_prefill(void)
 {
+#if defined(__SANITIZE_THREAD__)
+    /* TSan runs a signal's handler only when the receiving thread enters an
+     * intercepted call it delivers signals in; chmstress's main thread waits
+     * out the prefill in pthread_barrier_wait, which is not one, so the flag
+     * is never set (seen: still prefilling 10 s after ^C).  The normal,
+     * ASan and valgrind runs cover this. */
+    printf("#   skipped under ThreadSanitizer (deferred signal delivery)\n");
+    return;
+#endif
     const char *dir = env_or_fail("CS_WORKLOAD_DIR");
     if (dir == NULL)
         return;
     char path[512], out[512];
     snprintf(path, sizeof path, "%s/read-heavy.json", dir);
     snprintf(out, sizeof out, "%s/interrupted-prefill.json", tmpdir);
+    double scale = chm_test_scale();
+    const char *keys = scale >= 1 ? "33554432" : "4194304";
+    double limit = scale >= 1 ? 3 : 3 / scale > 9 ? 9 : 3 / scale;
     const char *args[] = { "run", "-w", path, "-m", "chm", "-t", "1",
-                           "-k", "33554432", "--check", "none", "-o", out,
+                           "-k", keys, "--check", "none", "-o", out,
                            "--quiet", NULL };
     pid_t pid = spawn_chmstress(args);
     CHECK(pid > 0);
@@ -284,7 +299,7 @@ static void test_sigint_during_prefill(void)
     double took = check_now() - t0;
     printf("#   exit %d, %.2f s after SIGINT\n", rc, took);
     CHECK_EQ_INT(rc, 130);
-    CHECK(took < 3);
+    CHECK(took < limit);
     json_error_t jerr;
     json_t *root = json_load_file(out, 0, &jerr);
     CHECK(root != NULL);
