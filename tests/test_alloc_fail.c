@@ -227,9 +227,25 @@ static void test_insert_enomem(void)
 {
     struct fixture f;
     fx_open(&f);
-    /* key 3: its bin (3 & (n-1)) is empty; key 8 + n shares key 8's bin */
+    /* key 3: its bin (3 & (n-1)) is empty and its home slot free; key
+     * 8 + n shares key 8's bin, whose home slot holds key 8 */
     const uintptr_t empty_bin_key = 3, busy_bin_key = 8 + f.n;
     CHECK(f.n == 64 && busy_bin_key < MKEYS);
+    /* An insert into a free home slot allocates nothing: it cannot fail. */
+    uintptr_t v0 = hv_new(empty_bin_key);
+    long f0 = chm_test_allocs_failed();
+    arm(0, 1);
+    CHECK_EQ_INT(chm_put_if_absent(f.t, empty_bin_key, v0, NULL), CHM_OK);
+    disarm();
+    CHECK_EQ_INT(chm_test_allocs_failed() - f0, 0);
+    model_set(&f.md, empty_bin_key, v0);
+    CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
+    /* Removed while we stay pinned, the entry keeps the home slot (its
+     * grace period cannot pass), so the bin is empty but every insert into
+     * it must allocate - and may fail. */
+    chm_pin(f.t);
+    CHECK_EQ_INT(chm_remove(f.t, empty_bin_key, NULL), CHM_OK);
+    model_del(&f.md, empty_bin_key);
     const uintptr_t keys[2] = {empty_bin_key, busy_bin_key};
     for (int i = 0; i < 2; i++) {
         uintptr_t k = keys[i], v = hv_new(k), out = 12345;
@@ -246,6 +262,7 @@ static void test_insert_enomem(void)
         model_set(&f.md, k, v);
         CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
     }
+    chm_unpin(f.t);
     fx_close(&f);
 }
 

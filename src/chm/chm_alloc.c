@@ -5,8 +5,20 @@
  * hook at the start of every allocation (to stall one, for instance).
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "chm_internal.h"
+
+/* LeakSanitizer does not scan memory the program mmaps itself: a table
+ * there would hide the only pointers to its heap nodes, and they would be
+ * reported as leaked.  Sanitized builds keep every table on the heap. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHM_TABLES_ON_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define CHM_TABLES_ON_HEAP 1
+#endif
+#endif
 
 #ifdef CHM_FAULT_INJECTION
 /* Allocations to let through before failing, and how many to fail.  Relaxed
@@ -92,4 +104,59 @@ void *chm_alloc_aligned(size_t align, size_t size)
 void chm_dealloc(void *p)
 {
     free(p);
+}
+
+#ifndef CHM_TABLES_ON_HEAP
+/* Huge-page-aligned, zero-filled memory straight from the kernel: map a
+ * huge page more than asked for, then unmap the unaligned ends. */
+static void *chm_map_huge(size_t bytes)
+{
+    size_t over = bytes + CHM_HUGE_PAGE;
+    char *p = mmap(NULL, over, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)p + CHM_HUGE_PAGE - 1) & ~(CHM_HUGE_PAGE - 1);
+    char *start = (char *)a;
+    if (start > p)
+        (void)munmap(p, (size_t)(start - p));
+    size_t tail = (size_t)(p + over - (start + bytes));
+    if (tail > 0)
+        (void)munmap(start + bytes, tail);
+    return start;
+}
+#endif
+
+void *chm_alloc_table(size_t *bytes, bool *mapped)
+{
+    chm_fi_call_hook(*bytes);
+    if (chm_fi_should_fail())
+        return NULL;
+    *mapped = false;
+    if (*bytes < CHM_HUGE_PAGE) {
+        void *p;
+        return posix_memalign(&p, CHM_CACHELINE, *bytes) == 0 ? p : NULL;
+    }
+    *bytes = (*bytes + CHM_HUGE_PAGE - 1) & ~(CHM_HUGE_PAGE - 1);
+    void *p = NULL;
+#ifdef CHM_TABLES_ON_HEAP
+    if (posix_memalign(&p, CHM_HUGE_PAGE, *bytes) != 0)
+        return NULL;
+#else
+    p = chm_map_huge(*bytes);
+    if (p == NULL)
+        return NULL;
+    *mapped = true;
+#endif
+    /* Advice only: with THP off nothing changes. */
+    (void)madvise(p, *bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+void chm_dealloc_table(void *p, size_t bytes, bool mapped)
+{
+    if (mapped)
+        (void)munmap(p, bytes);
+    else
+        free(p);
 }

@@ -72,6 +72,7 @@ void __tsan_release(void *addr);
  * user's free callback itself uses another map). */
 static _Thread_local chm_t *chm_cur_map;
 static _Thread_local chm_thread_t *chm_cur_thread;
+static _Thread_local chm_thread_t *chm_cur_owner;
 
 chm_t *chm_dispatching_map(void)
 {
@@ -80,6 +81,12 @@ chm_t *chm_dispatching_map(void)
      * ordered every reader's accesses before this point; see the top. */
     CHM_TSAN_ACQUIRE(&chm_cur_map->epoch);
     return chm_cur_map;
+}
+
+chm_thread_t *chm_dispatching_owner(void)
+{
+    CHM_CHECK(chm_cur_owner != NULL, "epoch callback outside a dispatch");
+    return chm_cur_owner;
 }
 
 void chm_note_reclaimed(void)
@@ -96,16 +103,20 @@ void chm_note_reclaimed(void)
     }
 }
 
+/* thread: whose reclaimed statistic counts the callbacks (NULL: the
+ * map's, in chm_free); owner: whose record is dispatched. */
 typedef struct {
     chm_t *map;
-    chm_thread_t *thread;
+    chm_thread_t *thread, *owner;
 } chm_dispatch_ctx;
 
-static chm_dispatch_ctx chm_dispatch_enter(chm_t *m, chm_thread_t *t)
+static chm_dispatch_ctx chm_dispatch_enter(chm_t *m, chm_thread_t *t,
+                                           chm_thread_t *owner)
 {
-    chm_dispatch_ctx saved = { chm_cur_map, chm_cur_thread };
+    chm_dispatch_ctx saved = { chm_cur_map, chm_cur_thread, chm_cur_owner };
     chm_cur_map = m;
     chm_cur_thread = t;
+    chm_cur_owner = owner;
     return saved;
 }
 
@@ -113,6 +124,7 @@ static void chm_dispatch_leave(chm_dispatch_ctx saved)
 {
     chm_cur_map = saved.map;
     chm_cur_thread = saved.thread;
+    chm_cur_owner = saved.owner;
 }
 
 #ifndef NDEBUG
@@ -174,7 +186,7 @@ void chm_thread_leave(chm_thread_t *t)
     chm_t *m = t->map;
     /* Run this record's pending frees: unregister would drop them.  The
      * barrier waits for a grace period first, so they are all safe. */
-    chm_dispatch_ctx saved = chm_dispatch_enter(m, t);
+    chm_dispatch_ctx saved = chm_dispatch_enter(m, t, t);
     ck_epoch_barrier(&t->rec);
     chm_dispatch_leave(saved);
 
@@ -197,7 +209,7 @@ void chm_section_begin(chm_thread_t *t)
 
 static void chm_poll(chm_thread_t *t)
 {
-    chm_dispatch_ctx saved = chm_dispatch_enter(t->map, t);
+    chm_dispatch_ctx saved = chm_dispatch_enter(t->map, t, t);
     ck_epoch_poll(&t->rec);
     chm_dispatch_leave(saved);
     t->since_poll = 0;
@@ -232,7 +244,7 @@ void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 #ifdef CHM_MUTANT_FREE_NO_GRACE
     /* MUTANT free_no_grace: free the object now, not after a grace period. */
     {
-        chm_dispatch_ctx saved = chm_dispatch_enter(t->map, t);
+        chm_dispatch_ctx saved = chm_dispatch_enter(t->map, t, t);
         chm_note_retired(t, 1);
         fn(e);
         chm_dispatch_leave(saved);
@@ -259,10 +271,11 @@ void chm_note_retired(chm_thread_t *t, uint64_t n)
  * anyone: run them all. */
 void chm_epoch_reclaim_all(chm_t *m)
 {
-    chm_dispatch_ctx saved = chm_dispatch_enter(m, NULL);
-    for (chm_thread_t *t = m->threads; t != NULL; t = t->all_next)
+    for (chm_thread_t *t = m->threads; t != NULL; t = t->all_next) {
+        chm_dispatch_ctx saved = chm_dispatch_enter(m, NULL, t);
         ck_epoch_reclaim(&t->rec);
-    chm_dispatch_leave(saved);
+        chm_dispatch_leave(saved);
+    }
 }
 
 void chm_epoch_free_threads(chm_t *m)

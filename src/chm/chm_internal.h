@@ -69,8 +69,35 @@ typedef struct chm_node {
     _Atomic(struct chm_node *) next;
     chm_lock_t lock;          /* used when this node heads a bin */
     uint8_t kind;             /* enum chm_kind */
+    /* 0: allocated on the heap.  k + 1: the home node of bin
+     * (hash & (2^k - 1)) of a table of 2^k bins (see chm_bin_t).  Written
+     * before publication, like kind. */
+    uint8_t home;
+    /* Home nodes only: 1 while the slot holds a node (claimed, possibly
+     * unlinked and waiting for its grace period), 0 when free.  See
+     * chm_node.c for its protocol. */
+    _Atomic uint8_t taken;
     ck_epoch_entry_t epoch;   /* for retirement */
 } chm_node_t;
+
+/*
+ * A bin: the head pointer Java keeps in its table, and next to it, on the
+ * same cache line, room for one node - the bin's "home node".  An insert
+ * into a bin whose home slot is free builds its node there instead of on the
+ * heap.  Most bins of a table at Java's load factor hold at most one entry,
+ * so a lookup that finds its key usually finds it in the home node, and the
+ * head load and the node's fields cost one cache miss instead of two
+ * dependent ones.  A home node is an ordinary node in every other respect:
+ * it is linked, locked, read and unlinked exactly as a heap node is; only
+ * its memory differs (it lives and dies with the table, see chm_node.c).
+ */
+typedef struct chm_bin {
+    _Alignas(CHM_CACHELINE) _Atomic(chm_node_t *) head;
+    chm_node_t home;
+} chm_bin_t;
+
+_Static_assert(sizeof(chm_bin_t) == CHM_CACHELINE,
+               "a bin and its home node fill one cache line");
 
 /* A tree bin entry.  `node` comes first (kind CHM_K_TREENODE); node.next is
  * the bin's list order, which readers walk lock-free while a writer holds the
@@ -109,9 +136,16 @@ typedef struct chm_treebin {
 typedef struct chm_table {
     size_t n;                           /* bins, a power of two */
     struct chm_table *fwd_target;       /* the table bins moved to */
+    size_t bytes;                       /* allocated size */
+    bool mapped;                        /* from mmap (else the heap) */
+    /* References that keep the memory alive: 1 until the table's own
+     * grace period has passed (chm_table_retire), plus 1 per home node
+     * retired as an entry whose callback has not run yet.  The last one
+     * dropped frees the table (chm_table_unref). */
+    _Atomic size_t refs;
     ck_epoch_entry_t epoch;
     chm_node_t fwd;                     /* kind CHM_K_FWD */
-    _Atomic(chm_node_t *) bins[];
+    chm_bin_t bins[];
 } chm_table_t;
 
 static inline chm_table_t *chm_fwd_table(const chm_node_t *fwd)
@@ -142,6 +176,12 @@ struct chm_thread {
     unsigned cell;             /* counter cell index */
     unsigned since_poll;       /* retirements since the last poll */
     bool joined;
+    /* Home nodes this thread retired as entries whose callbacks have not
+     * run yet, all of table home_tab, on which the thread holds one
+     * reference while home_pending > 0 (chm_node.c).  Owner-only: the
+     * callbacks run in dispatches of this thread's own record. */
+    chm_table_t *home_tab;
+    size_t home_pending;
     struct chm_thread *all_next; /* every handle ever made (m->threads) */
     _Atomic uint64_t retired, reclaimed, bins_transferred, bins_helped;
 };
@@ -186,6 +226,17 @@ static inline bool chm_key_eq(const chm_t *m, uintptr_t a, uintptr_t b)
 void *chm_alloc(size_t size);
 void *chm_alloc_aligned(size_t align, size_t size);
 void chm_dealloc(void *p);
+/* Memory for a table of *bytes bytes.  Below CHM_HUGE_PAGE: from the heap,
+ * cache-line aligned, not initialised (*mapped = false).  From CHM_HUGE_PAGE
+ * up: *bytes is rounded up to whole huge pages, the memory is huge-page
+ * aligned and advised MADV_HUGEPAGE (a lookup's first miss is the random bin
+ * load; with 4 KiB pages it would be a TLB miss too), and, when *mapped is
+ * set, comes from mmap and is zero-filled (the kernel zeroes each page on
+ * first touch, so nothing needs initialising).  Sanitized builds keep all
+ * tables on the heap (see chm_alloc.c).  NULL on ENOMEM. */
+#define CHM_HUGE_PAGE ((size_t)2 << 20)
+void *chm_alloc_table(size_t *bytes, bool *mapped);
+void chm_dealloc_table(void *p, size_t bytes, bool mapped);
 #ifdef CHM_FAULT_INJECTION
 void chm_test_fail_allocs(long after, long count);
 long chm_test_allocs_failed(void);
@@ -201,6 +252,9 @@ void chm_retire(chm_thread_t *t, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
 /* The map whose garbage the calling thread is dispatching right now (the
  * callbacks of chm_retire run only inside libchm's own dispatch calls). */
 chm_t *chm_dispatching_map(void);
+/* The handle whose record is being dispatched: the thread that retired the
+ * objects whose callbacks run now. */
+chm_thread_t *chm_dispatching_owner(void);
 /* Count one object freed by a callback. */
 void chm_note_reclaimed(void);
 /* Count n more objects retired by t (chm_retire counts one; a callback that
@@ -234,6 +288,19 @@ void chm_epoch_free_threads(chm_t *m);
 /* Retire helpers for nodes (chm_node.c): */
 chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
                          chm_node_t *next);
+/* A node for bin i of tab: its home slot when that is free, else the heap.
+ * The node may be linked only into that bin of that table; a caller that
+ * ends up elsewhere frees it (chm_node_free_now) and asks again.  The
+ * caller is pinned (tab is alive).  NULL on ENOMEM. */
+chm_node_t *chm_node_new_at(chm_table_t *tab, size_t i, uint64_t hash,
+                            uintptr_t key, uintptr_t val, chm_node_t *next);
+/* True if n may be linked into bin i of tab (a heap node, or tab's home
+ * node of bin i). */
+static inline bool chm_node_fits(const chm_node_t *n, const chm_table_t *tab,
+                                 size_t i)
+{
+    return n->home == 0 || n == &tab->bins[i].home;
+}
 /* Free now: only for nodes never published, or at chm_free. */
 void chm_node_free_now(const chm_t *m, chm_node_t *n, bool with_contents);
 /* A removed entry: frees node, key and value after a grace period. */
@@ -255,6 +322,17 @@ int64_t chm_counter_sum(chm_t *m);
 /* ---- tables and resize (chm_transfer.c) ------------------------------- */
 chm_table_t *chm_table_new(size_t n);
 void chm_table_free_now(chm_table_t *t);
+/* Drop one reference (see chm_table_t.refs); frees the table on the last. */
+void chm_table_unref(chm_table_t *t);
+/* The table whose bin holds home node n (n->home != 0).  The caller knows
+ * the table is alive (it is pinned, or holds a reference). */
+static inline chm_table_t *chm_home_table(const chm_node_t *n)
+{
+    size_t i = (size_t)n->hash & (((size_t)1 << (n->home - 1)) - 1);
+    const chm_bin_t *b = (const chm_bin_t *)((const char *)n -
+                                             offsetof(chm_bin_t, home));
+    return (chm_table_t *)((char *)(b - i) - offsetof(chm_table_t, bins));
+}
 /* Retire a table that is no longer m->table (after a resize). */
 void chm_table_retire(chm_thread_t *t, chm_table_t *tab);
 /* After an insert: count it, and start or help a resize when the count

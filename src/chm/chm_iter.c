@@ -77,7 +77,7 @@ static chm_node_t *chm_iter_bin_head(chm_iter *it, bool *descended)
     chm_table_t *tab = it->tab;
     size_t i = it->index;
     /* acquire: as in get (chm_find) */
-    chm_node_t *e = atomic_load_explicit(&tab->bins[i], memory_order_acquire);
+    chm_node_t *e = atomic_load_explicit(&tab->bins[i].head, memory_order_acquire);
     *descended = false;
     if (e == NULL)
         return NULL;

@@ -11,6 +11,17 @@
  * moved to the next table during a resize), or briefly a reservation node
  * (CHM_K_RESERVED: compute is deciding what to put in an empty bin).
  *
+ * One departure in memory layout, not in protocol: each bin shares its cache
+ * line with a slot for one node, its "home node" (chm_bin_t).  An insert
+ * builds its node there when the slot is free - in an empty bin, or at the
+ * front of a list - and on the heap otherwise.  Tables hold at most 0.75
+ * entries per bin, so most lookups that hit find their key in the home
+ * node: one cache miss for bin and entry where Java's layout takes two
+ * dependent ones.  The price is memory: 64 bytes per bin, used or not.  A
+ * home slot is reused only after a grace period, like freed memory, and a
+ * removed home node keeps its table alive until its callback has run
+ * (chm_node.c).
+ *
  * Reads never lock.  get loads the table, the bin and walks the list with
  * acquire loads; it follows forwarding nodes into the next table and asks a
  * tree bin, which never blocks a reader (chm_tree.c).  Because every node is
@@ -30,7 +41,9 @@
  * the previous value is retired (freed by val_free after a grace period).
  *
  * Invariants:
- *  I1  hash, key and kind of a node never change after it is published.
+ *  I1  hash, key and kind of a node never change after it is published
+ *      (and until a grace period after it is unlinked: only then may its
+ *      memory, heap or home slot, be used again).
  *  I2  val and next of a node, and the head of a non-empty bin, change only
  *      under the bin's lock (the head node's lock), with release stores.
  *      Exception: an empty bin is filled by CAS (no lock needed: there is
@@ -160,7 +173,7 @@ void chm_free(chm_t *m)
     chm_epoch_reclaim_all(m);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_relaxed);
     for (size_t i = 0; i < tab->n; i++)
-        chm_free_bin(m, atomic_load_explicit(&tab->bins[i],
+        chm_free_bin(m, atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_relaxed));
     chm_table_free_now(tab);
     chm_epoch_free_threads(m);
@@ -214,7 +227,7 @@ static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
         /* acquire: pairs with the release that published the head, so its
          * fields (I1) and the nodes behind it are visible. */
         chm_node_t *e = atomic_load_explicit(
-            &tab->bins[chm_bin_index(h, tab->n)], memory_order_acquire);
+            &tab->bins[chm_bin_index(h, tab->n)].head, memory_order_acquire);
         if (e == NULL)
             return NULL;
         switch (e->kind) {
@@ -293,7 +306,7 @@ static void chm_tree_shrink(chm_thread_t *t, chm_table_t *tab, size_t i,
     chm_node_t *list = chm_tree_to_list(m, b);
     if (list == NULL && b->count != 0)
         return;
-    atomic_store_explicit(&tab->bins[i], list, memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, list, memory_order_release);
     /* SAFETY: b and its nodes are now unreachable (the bin holds copies). */
     chm_tree_retire_shell(t, b);
     atomic_fetch_add_explicit(&m->untreeifications, 1, memory_order_relaxed);
@@ -310,7 +323,7 @@ static void chm_unlink_list(chm_thread_t *t, chm_table_t *tab, size_t i,
     if (pred != NULL)
         atomic_store_explicit(&pred->next, next, memory_order_release);
     else
-        atomic_store_explicit(&tab->bins[i], next, memory_order_release);
+        atomic_store_explicit(&tab->bins[i].head, next, memory_order_release);
     /* SAFETY: e is unlinked; readers on it are pinned (I3). */
     chm_retire_entry(t, e);
 }
@@ -334,7 +347,7 @@ static bool chm_update_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
     /* Under f's lock the head cannot change away from f (I2), so this load
      * needs no ordering to be current; acquire because we dereference the
      * nodes behind it. */
-    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+    if (atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
         done = true;
         if (f->kind == CHM_K_NODE)
             on_list(t, req, tab, i, f);
@@ -359,6 +372,19 @@ typedef struct chm_put_req {
     long bin_count;     /* entries seen in the bin (Java's binCount) */
 } chm_put_req;
 
+/* Make rq->node a node that may go into bin i of tab: keep the one made
+ * for an earlier attempt if it fits there (a heap node fits anywhere), else
+ * make one, in the bin's home slot if it is free.  NULL on ENOMEM. */
+static void chm_put_node_for(chm_t *m, chm_put_req *rq, chm_table_t *tab,
+                             size_t i)
+{
+    if (rq->node != NULL && chm_node_fits(rq->node, tab, i))
+        return;
+    if (rq->node != NULL) /* another table's or bin's home: never published */
+        chm_node_free_now(m, rq->node, false);
+    rq->node = chm_node_new_at(tab, i, rq->h, rq->key, rq->val, NULL);
+}
+
 #ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
 /* MUTANT pia_outside_lock: set while put_if_absent appends blind. */
 static _Thread_local bool chm_mutant_pia_blind;
@@ -369,8 +395,6 @@ static void chm_put_list(chm_thread_t *t, void *req, chm_table_t *tab,
                          size_t i, chm_node_t *f)
 {
     chm_put_req *rq = req;
-    (void)tab;
-    (void)i;
     chm_t *m = t->map;
     chm_node_t *e = f, *pred = NULL;
     rq->bin_count = 0;
@@ -396,14 +420,25 @@ static void chm_put_list(chm_thread_t *t, void *req, chm_table_t *tab,
             return;
         }
     }
-    if (rq->node == NULL)
-        rq->node = chm_node_new(rq->h, rq->key, rq->val, NULL);
+    chm_put_node_for(m, rq, tab, i);
     if (rq->node == NULL) {
         rq->status = CHM_ENOMEM;
         return;
     }
-    /* release: the node's fields before its address (I1, I2) */
-    atomic_store_explicit(&pred->next, rq->node, memory_order_release);
+    if (rq->node->home != 0) {
+        /* The bin's home node goes in front, where lookups meet it on the
+         * head's cache line.  Changing the head under f's lock is what a
+         * removal of the head does too (I2): it is our last change to the
+         * bin, and a writer that loads the new head locks it and checks it
+         * is still the head.  relaxed: the node is still private; release:
+         * its fields before its address (I1). */
+        atomic_store_explicit(&rq->node->next, f, memory_order_relaxed);
+        atomic_store_explicit(&tab->bins[i].head, rq->node,
+                              memory_order_release);
+    } else {
+        /* release: the node's fields before its address (I1, I2) */
+        atomic_store_explicit(&pred->next, rq->node, memory_order_release);
+    }
     rq->node = NULL;
     rq->status = CHM_OK;
 }
@@ -462,17 +497,17 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
 #endif
     for (;;) {
         size_t i = chm_bin_index(rq.h, tab->n);
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL) {
-            if (rq.node == NULL &&
-                (rq.node = chm_node_new(rq.h, key, val, NULL)) == NULL) {
+            chm_put_node_for(m, &rq, tab, i);
+            if (rq.node == NULL) {
                 rq.status = CHM_ENOMEM;
                 break;
             }
             /* release: publishes the node's fields; relaxed on failure:
              * we only retry. */
-            if (atomic_compare_exchange_strong_explicit(&tab->bins[i], &f,
+            if (atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &f,
                     rq.node, memory_order_release, memory_order_relaxed)) {
                 rq.node = NULL;
                 rq.status = CHM_OK;
@@ -496,7 +531,7 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
 #ifdef CHM_MUTANT_PUT_NO_LOCK
         /* MUTANT put_no_lock: update a non-empty list bin without its lock. */
         if (f->kind == CHM_K_NODE &&
-            atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+            atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
             chm_put_list(t, &rq, tab, i, f);
             break;
         }
@@ -621,7 +656,7 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (;;) {
         size_t i = chm_bin_index(rq->h, tab->n);
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL)
             break;
@@ -632,7 +667,7 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
 #ifdef CHM_MUTANT_REMOVE_NO_LOCK
         /* MUTANT remove_no_lock: unlink from a list bin without its lock. */
         if (rq->mode == CHM_RN_REMOVE && f->kind == CHM_K_NODE &&
-            atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+            atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
             chm_rn_list(t, rq, tab, i, f);
             break;
         }
@@ -795,7 +830,7 @@ static bool chm_cp_empty(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
     chm_lock_acquire(&r->lock); /* nobody else can see r yet */
     chm_node_t *expect = NULL;
     /* release: r's fields (and its locked state) before its address */
-    if (!atomic_compare_exchange_strong_explicit(&tab->bins[i], &expect, r,
+    if (!atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &expect, r,
             memory_order_release, memory_order_relaxed)) {
         chm_lock_release(&r->lock);
         chm_node_free_now(m, r, false);
@@ -807,12 +842,12 @@ static bool chm_cp_empty(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
     chm_node_t *n = NULL;
     rq->status = CHM_NOT_FOUND;
     if (a == CHM_COMPUTE_SET) {
-        n = chm_node_new(rq->h, rq->key, nv, NULL);
+        n = chm_node_new_at(tab, i, rq->h, rq->key, nv, NULL);
         rq->status = n != NULL ? CHM_OK : CHM_ENOMEM;
     }
     /* release: the new node's fields before its address.  Writers blocked
      * on r's lock re-check the head after we release and retry. */
-    atomic_store_explicit(&tab->bins[i], n, memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, n, memory_order_release);
     chm_lock_release(&r->lock);
     /* SAFETY: r is no longer in the bin; threads that loaded it are pinned
      * (they wait on its lock, then see the bin changed). */
@@ -837,7 +872,7 @@ int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (;;) {
         size_t i = chm_bin_index(rq.h, tab->n);
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL) {
             if (chm_cp_empty(t, &rq, tab, i))
@@ -890,7 +925,7 @@ static int64_t chm_clear_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
                              chm_node_t *f)
 {
     int64_t gone = 0;
-    atomic_store_explicit(&tab->bins[i], NULL, memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, NULL, memory_order_release);
     if (f->kind == CHM_K_TREEBIN) {
         chm_treebin_t *b = (chm_treebin_t *)f;
         gone = (int64_t)b->count;
@@ -917,7 +952,7 @@ int chm_clear(chm_thread_t *t)
     chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (size_t i = 0; i < tab->n;) {
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i],
+        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL) {
             i++;
@@ -926,7 +961,7 @@ int chm_clear(chm_thread_t *t)
             i = 0;
         } else {
             chm_lock_acquire(&f->lock);
-            if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) ==
+            if (atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) ==
                     f && f->kind != CHM_K_RESERVED) {
                 gone += chm_clear_bin(t, tab, i, f);
                 i++;

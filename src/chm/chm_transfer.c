@@ -63,51 +63,48 @@
  */
 #include <sched.h>
 #include <stdbool.h>
-#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "chm_internal.h"
 
-/* Tables of at least a huge page are huge-page aligned and asked to be
- * backed by transparent huge pages: a lookup's first miss is the random bin
- * load, and with 4 KiB pages that is a TLB miss too (a 2^22-bin table
- * spans 8192 small pages, 16 huge ones).  madvise is advice: if THP is off,
- * nothing changes. */
-#define CHM_HUGE_PAGE ((size_t)2 << 20)
-
 /* A table of n bins whose bins are not initialised yet (the caller runs
  * chm_table_init_bins): only its header is written, so an allocation that
  * turns out not to be needed costs no page of the bins.  NULL on ENOMEM. */
 static chm_table_t *chm_table_alloc(size_t n)
 {
-    size_t bytes = sizeof(chm_table_t) + n * sizeof(((chm_table_t *)0)->bins[0]);
-    bool huge = bytes >= CHM_HUGE_PAGE;
-    if (huge)
-        bytes = (bytes + CHM_HUGE_PAGE - 1) & ~(CHM_HUGE_PAGE - 1);
-    chm_table_t *tab = chm_alloc_aligned(huge ? CHM_HUGE_PAGE : CHM_CACHELINE,
-                                         bytes);
+    size_t bytes = sizeof(chm_table_t) + n * sizeof(chm_bin_t);
+    bool mapped;
+    chm_table_t *tab = chm_alloc_table(&bytes, &mapped);
     if (tab == NULL)
         return NULL;
-    if (huge)
-        (void)madvise(tab, bytes, MADV_HUGEPAGE);
     tab->n = n;
     tab->fwd_target = NULL;
+    tab->bytes = bytes;
+    tab->mapped = mapped;
+    atomic_init(&tab->refs, 1);
     memset(&tab->epoch, 0, sizeof tab->epoch);
     memset(&tab->fwd, 0, sizeof tab->fwd);
     tab->fwd.kind = CHM_K_FWD;
     atomic_init(&tab->fwd.val, 0);
     atomic_init(&tab->fwd.next, NULL);
     atomic_init(&tab->fwd.lock.state, 0);
+    atomic_init(&tab->fwd.taken, 0);
     return tab;
 }
 
-/* Every bin of a table nobody else can reach yet empty: touches it all. */
+/* Every bin of a table nobody else can reach yet empty, every home slot
+ * free.  Mapped memory already is: the kernel zero-fills it, and zero is
+ * NULL and "free" (the atomics here are lock-free, stored as plain words). */
 static void chm_table_init_bins(chm_table_t *tab)
 {
-    for (size_t i = 0; i < tab->n; i++)
-        atomic_init(&tab->bins[i], NULL);
+    if (tab->mapped)
+        return;
+    for (size_t i = 0; i < tab->n; i++) {
+        atomic_init(&tab->bins[i].head, NULL);
+        atomic_init(&tab->bins[i].home.taken, 0);
+    }
 }
 
 chm_table_t *chm_table_new(size_t n)
@@ -120,14 +117,25 @@ chm_table_t *chm_table_new(size_t n)
 
 void chm_table_free_now(chm_table_t *tab)
 {
-    chm_dealloc(tab);
+    chm_dealloc_table(tab, tab->bytes, tab->mapped);
+}
+
+void chm_table_unref(chm_table_t *tab)
+{
+    /* acq_rel: the last one to drop a reference must see every other
+     * holder's accesses to the table (acquire) before it frees it, and each
+     * holder's accesses must come before its decrement (release). */
+    if (atomic_fetch_sub_explicit(&tab->refs, 1, memory_order_acq_rel) == 1)
+        chm_table_free_now(tab);
 }
 
 static void chm_table_cb(ck_epoch_entry_t *e)
 {
     (void)chm_dispatching_map();
-    /* SAFETY: see chm_table_retire. */
-    chm_dealloc((char *)e - offsetof(chm_table_t, epoch));
+    /* SAFETY: see chm_table_retire.  Home nodes retired as entries may
+     * still wait for their callbacks (their epoch entries live in this
+     * memory): each holds a reference, and the last one frees. */
+    chm_table_unref((chm_table_t *)((char *)e - offsetof(chm_table_t, epoch)));
     chm_note_reclaimed();
 }
 
@@ -183,13 +191,21 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
     size_t n = tab->n;
     /* The bin is locked: next pointers of its nodes cannot change, so
      * relaxed loads see the values published under this lock; they and
-     * the nodes are alive because we are pinned. */
-    uint64_t run_bit = f->hash & n;
-    chm_node_t *last_run = f;
-    for (chm_node_t *p = atomic_load_explicit(&f->next, memory_order_relaxed);
-         p != NULL; p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
+     * the nodes are alive because we are pinned.
+     *
+     * lastRun: the longest tail whose entries all go the same way and that
+     * holds no home node - a home node lives in tab's memory, which is
+     * freed with tab, so it is always copied (into nt's home slot when it
+     * is free, which it is unless an earlier copy took it).  NULL: no such
+     * tail, everything is copied. */
+    uint64_t run_bit = 0;
+    chm_node_t *last_run = NULL;
+    for (chm_node_t *p = f; p != NULL;
+         p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
         uint64_t b = p->hash & n;
-        if (b != run_bit) {
+        if (p->home != 0) {
+            last_run = NULL;
+        } else if (last_run == NULL || b != run_bit) {
             run_bit = b;
             last_run = p;
         }
@@ -197,8 +213,8 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
     chm_node_t *lo, *hi;
     unsigned attempt = 0;
     for (;;) {
-        lo = run_bit == 0 ? last_run : NULL;
-        hi = run_bit == 0 ? NULL : last_run;
+        lo = last_run != NULL && run_bit == 0 ? last_run : NULL;
+        hi = last_run != NULL && run_bit != 0 ? last_run : NULL;
 #ifdef CHM_MUTANT_TRANSFER_DROPS_NODE
         /* MUTANT transfer_drops_node: the split loses the lastRun tail. */
         if (last_run != f) {
@@ -211,8 +227,10 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
              p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
             /* relaxed: val changes only under the bin lock, which we hold */
             uintptr_t v = atomic_load_explicit(&p->val, memory_order_relaxed);
-            chm_node_t **side = (p->hash & n) == 0 ? &lo : &hi;
-            chm_node_t *q = chm_node_new(p->hash, p->key, v, *side);
+            bool low = (p->hash & n) == 0;
+            chm_node_t **side = low ? &lo : &hi;
+            chm_node_t *q = chm_node_new_at(nt, low ? i : i + n, p->hash,
+                                            p->key, v, *side);
             if (q == NULL)
                 break;
             *side = q;
@@ -233,13 +251,14 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
     }
     /* release: the copies' fields must be visible to readers that load
      * these bins (acquire). */
-    atomic_store_explicit(&nt->bins[i], lo, memory_order_release);
-    atomic_store_explicit(&nt->bins[i + n], hi, memory_order_release);
+    atomic_store_explicit(&nt->bins[i].head, lo, memory_order_release);
+    atomic_store_explicit(&nt->bins[i + n].head, hi, memory_order_release);
     /* release: readers that see the forwarding node must see both halves. */
-    atomic_store_explicit(&tab->bins[i], &tab->fwd, memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, &tab->fwd, memory_order_release);
     /* SAFETY: the nodes before last_run are now unreachable from the map:
      * the old bin holds the forwarding node and the new bins hold copies.
-     * Readers already on them were pinned before this point. */
+     * Readers already on them were pinned before this point.  (The home
+     * node among them is not retired: it dies with tab.) */
     for (chm_node_t *p = f; p != last_run;) {
         chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
         chm_retire_shell(t, p);
@@ -257,9 +276,9 @@ static void chm_transfer_tree(chm_thread_t *t, chm_table_t *tab,
     unsigned attempt = 0;
     while (chm_tree_split(m, b, n, &lo, &hi) != CHM_OK)
         chm_alloc_backoff(&attempt);
-    atomic_store_explicit(&nt->bins[i], lo, memory_order_release);
-    atomic_store_explicit(&nt->bins[i + n], hi, memory_order_release);
-    atomic_store_explicit(&tab->bins[i], &tab->fwd, memory_order_release);
+    atomic_store_explicit(&nt->bins[i].head, lo, memory_order_release);
+    atomic_store_explicit(&nt->bins[i + n].head, hi, memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, &tab->fwd, memory_order_release);
     int64_t trees = -1;
     trees += lo != NULL && lo->kind == CHM_K_TREEBIN;
     trees += hi != NULL && hi->kind == CHM_K_TREEBIN;
@@ -276,12 +295,12 @@ static bool chm_transfer_bin(chm_thread_t *t, chm_table_t *tab,
                              chm_table_t *nt, size_t i)
 {
     /* acquire: we dereference the head */
-    chm_node_t *f = atomic_load_explicit(&tab->bins[i], memory_order_acquire);
+    chm_node_t *f = atomic_load_explicit(&tab->bins[i].head, memory_order_acquire);
     if (f == NULL) {
         chm_node_t *expect = NULL;
         /* release: publishes the forwarding node (fwd_target was written
          * before next_table was published, which we have seen). */
-        return atomic_compare_exchange_strong_explicit(&tab->bins[i], &expect,
+        return atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &expect,
                    &tab->fwd, memory_order_release, memory_order_relaxed);
     }
     if (f->kind == CHM_K_FWD)
@@ -290,7 +309,7 @@ static bool chm_transfer_bin(chm_thread_t *t, chm_table_t *tab,
     chm_lock_acquire(&f->lock);
     /* relaxed is enough under the lock (the head of a non-empty bin changes
      * only under its lock), but we dereference it: acquire. */
-    if (atomic_load_explicit(&tab->bins[i], memory_order_acquire) == f) {
+    if (atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
         if (f->kind == CHM_K_NODE)
             chm_transfer_list(t, tab, nt, i, f);
         else if (f->kind == CHM_K_TREEBIN)
@@ -531,16 +550,16 @@ void chm_treeify_bin(chm_thread_t *t, chm_table_t *tab, size_t index)
         (void)chm_try_presize(t, tab->n << 1); /* ENOMEM: stay as we are */
         return;
     }
-    chm_node_t *b = atomic_load_explicit(&tab->bins[index],
+    chm_node_t *b = atomic_load_explicit(&tab->bins[index].head,
                                          memory_order_acquire);
     if (b == NULL || b->kind != CHM_K_NODE)
         return;
     chm_lock_acquire(&b->lock);
-    if (atomic_load_explicit(&tab->bins[index], memory_order_acquire) == b) {
+    if (atomic_load_explicit(&tab->bins[index].head, memory_order_acquire) == b) {
         chm_treebin_t *tb = chm_tree_build(m, b);
         if (tb != NULL) { /* ENOMEM: the list stays a list */
             /* release: the tree bin's contents before its address */
-            atomic_store_explicit(&tab->bins[index], &tb->node,
+            atomic_store_explicit(&tab->bins[index].head, &tb->node,
                                   memory_order_release);
             /* SAFETY: the list nodes are unreachable from the map now (the
              * bin holds the tree bin, whose nodes are copies); readers on

@@ -704,6 +704,8 @@ static chm_treenode_t *chm_tree_node_new(uint64_t h, uintptr_t key,
     atomic_init(&x->node.next, NULL);
     atomic_init(&x->node.lock.state, 0);
     x->node.kind = CHM_K_TREENODE;
+    x->node.home = 0; /* tree nodes always live on the heap */
+    atomic_init(&x->node.taken, 0);
     x->parent = NULL;
     x->left = NULL;
     x->right = NULL;
@@ -727,6 +729,8 @@ static chm_treebin_t *chm_tree_bin_new(void)
     atomic_init(&b->node.next, NULL);
     atomic_init(&b->node.lock.state, 0);
     b->node.kind = CHM_K_TREEBIN;
+    b->node.home = 0;
+    atomic_init(&b->node.taken, 0);
     b->root = NULL;
     atomic_init(&b->first, NULL);
     atomic_init(&b->lock_state, 0);
