@@ -266,6 +266,65 @@ static void test_insert_enomem(void)
     fx_close(&f);
 }
 
+/* A removed home node gives its slot back after its grace period: an
+ * insert into the bin then allocates nothing again. */
+static void test_home_slot_reused(void)
+{
+    struct fixture f;
+    fx_open(&f);
+    const uintptr_t k = 3; /* an empty bin */
+    for (int round = 0; round < 3; round++) {
+        uintptr_t v = hv_new(k);
+        long f0 = chm_test_allocs_failed();
+        arm(0, 1);
+        CHECK_EQ_INT(chm_put_if_absent(f.t, k, v, NULL), CHM_OK);
+        disarm();
+        CHECK_EQ_INT(chm_test_allocs_failed() - f0, 0);
+        model_set(&f.md, k, v);
+        CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
+        CHECK_EQ_INT(chm_remove(f.t, k, NULL), CHM_OK);
+        model_del(&f.md, k);
+        /* leaving waits for a grace period and runs our callbacks */
+        chm_thread_leave(f.t);
+        f.t = chm_thread_join(f.m);
+        CHECK(f.t != NULL);
+    }
+    fx_close(&f);
+}
+
+/* A removed home node's callback touches its table (the slot, the epoch
+ * entry inside it).  Here the table is resized away and its own grace
+ * period passes while that callback is still pending in another thread's
+ * record: the table must stay allocated until the callback has run.
+ * (AddressSanitizer reports the use after free if it does not.) */
+static void test_home_node_outlives_resize(void)
+{
+    struct fixture f;
+    fx_open(&f);
+    chm_thread_t *t2 = chm_thread_join(f.m);
+    CHECK(t2 != NULL);
+    /* key 16 sits in its bin's home slot; t1 removes it and does not
+     * dispatch (fewer than a poll's worth of retirements) */
+    CHECK_EQ_INT(chm_remove(f.t, 16, NULL), CHM_OK);
+    model_del(&f.md, 16);
+    /* t2 grows the table several times; leaving runs its callbacks, among
+     * them the old tables' */
+    for (uintptr_t k = 64; k < MKEYS; k++) {
+        uintptr_t v = hv_new(k);
+        CHECK_EQ_INT(chm_put(t2, k, v, NULL), CHM_OK);
+        model_set(&f.md, k, v);
+    }
+    chm_stats_t st;
+    chm_stats(f.m, &st);
+    CHECK(st.table_size > f.n);
+    chm_thread_leave(t2);
+    /* now t1's callback runs, on the first table's memory */
+    chm_thread_leave(f.t);
+    f.t = chm_thread_join(f.m);
+    CHECK(f.t != NULL);
+    fx_close(&f);
+}
+
 static void test_replace_enomem(void)
 {
     /* with val_free, a replacement needs a retirement record */
@@ -659,6 +718,8 @@ int main(void)
 {
     disarm();
     run_test("insert_enomem", test_insert_enomem);
+    run_test("home_slot_reused", test_home_slot_reused);
+    run_test("home_node_outlives_resize", test_home_node_outlives_resize);
     run_test("replace_enomem", test_replace_enomem);
     run_test("reserve_enomem", test_reserve_enomem);
     run_test("resize_table_enomem", test_resize_table_enomem);
