@@ -254,6 +254,25 @@ static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
     }
 }
 
+/* The node holding key in the list or tree bin f, or NULL: a lock-free
+ * read like chm_find's, for writers that can answer without the lock when
+ * the key's presence alone decides (see chm_put_val, chm_replace_node).
+ * Such an answer linearizes where a get's would. */
+static chm_node_t *chm_bin_find(const chm_t *m, chm_node_t *f, uint64_t h,
+                                uintptr_t key)
+{
+    if (f->kind == CHM_K_TREEBIN)
+        return chm_tree_find(m, (chm_treebin_t *)f, h, key);
+    if (f->kind != CHM_K_NODE)
+        return NULL;
+    /* acquire: as in chm_find */
+    for (chm_node_t *e = f; e != NULL;
+         e = atomic_load_explicit(&e->next, memory_order_acquire))
+        if (e->hash == h && chm_key_eq(m, e->key, key))
+            return e;
+    return NULL;
+}
+
 bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
 {
     CHM_CHECK_THREAD(t);
@@ -520,11 +539,12 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
             tab = chm_help_transfer(t, tab, f);
             continue;
         }
-        if (only_if_absent && f->kind == CHM_K_NODE && f->hash == rq.h &&
-            chm_key_eq(m, f->key, key)) {
-            /* Java's lock-free fast path: the head holds the key. */
+        chm_node_t *e;
+        if (only_if_absent && (e = chm_bin_find(m, f, rq.h, key)) != NULL) {
+            /* Lock-free when the key is present: Java checks the head
+             * only; we read the whole bin, as get would. */
             if (old_out != NULL)
-                *old_out = atomic_load_explicit(&f->val, memory_order_acquire);
+                *old_out = atomic_load_explicit(&e->val, memory_order_acquire);
             rq.status = CHM_EXISTS;
             break;
         }
@@ -664,6 +684,11 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
             tab = chm_help_transfer(t, tab, f);
             continue;
         }
+        /* Lock-free when the key is absent: nothing to remove or replace,
+         * and reading the bin as get would tells us so. */
+        if ((f->kind == CHM_K_NODE || f->kind == CHM_K_TREEBIN) &&
+            chm_bin_find(m, f, rq->h, rq->key) == NULL)
+            break;
 #ifdef CHM_MUTANT_REMOVE_NO_LOCK
         /* MUTANT remove_no_lock: unlink from a list bin without its lock. */
         if (rq->mode == CHM_RN_REMOVE && f->kind == CHM_K_NODE &&
