@@ -374,7 +374,9 @@ void cs_checker_destroy(cs_checker *c);
 void cs_checker_value(cs_checker *c, uint64_t key_index, uint64_t value,
                       const char *op, bool check_seq);
 /* After the run, with no thread updating: compare tallies and values with
- * the map (read through a fresh thread context of the backend). */
+ * the map (read through a fresh thread context of the backend).  SIGINT
+ * (cs_interrupted) stops it early: then out->ran is false and out holds no
+ * verdict. */
 void cs_checker_final(cs_checker *c, const cs_backend *be, void *map,
                       cs_check_result *out);
 

@@ -86,6 +86,7 @@ struct cs_runctx {
     int phase_index;            /* -1: prefill */
     pthread_barrier_t start, end;
     _Atomic bool stop, quit;
+    _Atomic unsigned finished;  /* workers done with this phase (prefill) */
     _Atomic int64_t budget;     /* op-count phases */
     _Atomic uint64_t latest;    /* inserted keys, for the latest dist. */
     cs_worker *w;
@@ -387,7 +388,7 @@ __attribute__((noinline)) static void cs_run_phase(cs_worker *w)
  * Every CS_PREFILL_CHUNK keys the batch is renewed (so garbage can be
  * reclaimed) and SIGINT is polled: a prefill of millions of keys takes
  * seconds (minutes on a slow map), and nothing else watches it - the main
- * thread just waits on the closing barrier.  An interrupted prefill leaves
+ * thread just waits for the workers (cs_wait_finished).  An interrupted prefill leaves
  * a partial map; cs_run_phases then runs no phase and the map is not
  * checked. */
 #define CS_PREFILL_CHUNK 4096
@@ -434,6 +435,9 @@ static void *cs_worker_main(void *arg)
             else
                 cs_run_phase(w);
         }
+        /* relaxed: only tells the main thread when to go to the barrier,
+         * which is what orders everything this worker did */
+        atomic_fetch_add_explicit(&rc->finished, 1, memory_order_relaxed);
         pthread_barrier_wait(&rc->end);
     }
     if (w->tctx != NULL)
@@ -588,6 +592,19 @@ static void cs_collect(cs_runctx *rc, cs_run *run, double seconds)
                                             memory_order_relaxed) != 0;
 }
 
+/* Until every worker has finished the phase: sleep in short steps, so that
+ * SIGINT's handler runs promptly on this thread (under ThreadSanitizer a
+ * handler runs only inside calls TSan intercepts, like nanosleep - not
+ * inside pthread_barrier_wait). */
+static void cs_wait_finished(cs_runctx *rc)
+{
+    const struct timespec step = { 0, 2000000 }; /* 2 ms */
+    /* relaxed: see cs_worker_main */
+    while (atomic_load_explicit(&rc->finished, memory_order_relaxed) <
+           rc->nthreads)
+        nanosleep(&step, NULL);
+}
+
 /* Run phase `pi` (-1: prefill) on the workers; fills run (may be NULL). */
 static int cs_phase_once(cs_runctx *rc, int pi, cs_run *run)
 {
@@ -598,6 +615,8 @@ static int cs_phase_once(cs_runctx *rc, int pi, cs_run *run)
         cs_set_mix(rc, rc->phase);
     cs_reset_workers(rc);
     atomic_store_explicit(&rc->stop, false, memory_order_relaxed);
+    /* relaxed: the start barrier publishes it to the workers */
+    atomic_store_explicit(&rc->finished, 0, memory_order_relaxed);
     atomic_store_explicit(&rc->budget, (int64_t)rc->phase->ops,
                           memory_order_relaxed);
     /* The point at t = 0 is taken before the workers are released: the
@@ -611,6 +630,8 @@ static int cs_phase_once(cs_runctx *rc, int pi, cs_run *run)
     int rcode = CS_EXIT_OK;
     if (run != NULL)
         rcode = cs_watch_phase(rc, run, t0);
+    else
+        cs_wait_finished(rc);
     atomic_store_explicit(&rc->stop, true, memory_order_relaxed);
     pthread_barrier_wait(&rc->end);
     double secs = cs_now() - t0;
@@ -893,9 +914,11 @@ int cs_run_map(const cs_config *cfg, const cs_backend *be, unsigned nthreads,
             cr->threads = nthreads;
             cr->repeat = repeat;
             cs_checker_final(&rc.chk, be, rc.map, cr);
-            if (cfg->check == CS_CHECK_LINEARIZABILITY)
+            if (!cr->ran) /* interrupted: no verdict, as if never begun */
+                rep->nchecks--;
+            else if (cfg->check == CS_CHECK_LINEARIZABILITY)
                 cs_lin_run(&rc, cr);
-            if (!cr->passed)
+            if (cr->ran && !cr->passed)
                 code = CS_EXIT_CHECK;
         }
     }
