@@ -23,37 +23,28 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "check.h"
 #include "cs.h"
-
-extern char **environ;
+#include "ts_spawn.h"
 
 static char tmpdir[256];
 
 /* ---- files ----------------------------------------------------------------- */
 
-/* tmpdir/name; the returned string is static (a ring of 8). */
+/* tmpdir/name; the returned string is static (see ts_path). */
 static const char *tmp_path(const char *name)
 {
-    static char ring[8][512];
-    static unsigned next;
-    char *p = ring[next++ % 8];
-    snprintf(p, sizeof ring[0], "%s/%s", tmpdir, name);
-    return p;
+    return ts_path(tmpdir, name);
 }
 
 static const char *write_file(const char *name, const char *content, size_t len)
@@ -71,30 +62,6 @@ static const char *write_text(const char *name, const char *content)
     return write_file(name, content, strlen(content));
 }
 
-/* The whole file, NUL-terminated (malloc'd); "" if it cannot be read. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    REQUIRE(buf != NULL);
-    if (f != NULL) {
-        size_t r;
-        while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-            n += r;
-            if (n + 1 == cap) {
-                cap *= 2;
-                char *nbuf = realloc(buf, cap);
-                REQUIRE(nbuf != NULL);
-                buf = nbuf;
-            }
-        }
-        fclose(f);
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static const char *workload_dir(void)
 {
     const char *d = getenv("CS_WORKLOAD_DIR");
@@ -103,78 +70,30 @@ static const char *workload_dir(void)
 
 /* ---- running chmstress ---------------------------------------------------------- */
 
-typedef struct cli_result {
-    int status; /* exit code; 128+N if killed by signal N; -1 not run */
-    char *out, *err;
-} cli_result;
-
-static void cli_free(cli_result *r)
-{
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-}
-
-/* Wait for pid, at most `limit` seconds (then SIGKILL). */
-static int cli_wait(pid_t pid, double limit)
-{
-    double deadline = check_now() + limit;
-    int st;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            return -1;
-        if (check_now() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            printf("# chmstress ran for more than %.0f s: killed\n", limit);
-            break;
-        }
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+/* status: exit code; 128+N if killed by signal N; -1 not run; out, err */
+typedef ts_result cli_result;
 
 /* chmstress ARGS... (NULL-terminated, without argv[0]), stdin /dev/null,
- * stdout and stderr captured. */
+ * stdout and stderr captured; killed after 60 s. */
 static cli_result cli_run(const char *const *args)
 {
-    cli_result r = {-1, NULL, NULL};
+    const double limit = 60.0;
     const char *bin = getenv("CHMSTRESS");
     if (bin == NULL || *bin == '\0') {
         CHECK_MSG(bin != NULL && *bin != '\0',
                   "CHMSTRESS is not set: run through `make check` (tests/run.sh "
                   "exports CHMSTRESS=<build>/chmstress)");
-        r.out = slurp("/dev/null");
-        r.err = slurp("/dev/null");
+        cli_result r = {.status = -1};
+        r.out = ts_slurp("/dev/null");
+        r.err = ts_slurp("/dev/null");
         return r;
     }
-    char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)bin;
-    for (int i = 0; args[i] != NULL && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-
-    const char *outp = tmp_path("cli.stdout"), *errp = tmp_path("cli.stderr");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    CHECK_MSG(rc == 0, "posix_spawn %s: %s", bin, strerror(rc));
-    if (rc == 0)
-        r.status = cli_wait(pid, 60.0);
-    r.out = slurp(outp);
-    r.err = slurp(errp);
+    cli_result r = ts_run(bin, args, tmp_path("cli.stdout"),
+                          tmp_path("cli.stderr"), limit);
+    CHECK_MSG(r.spawn_error == 0, "posix_spawn %s: %s", bin,
+              strerror(r.spawn_error));
+    if (r.timed_out)
+        printf("# chmstress ran for more than %.0f s: killed\n", limit);
     return r;
 }
 
@@ -861,7 +780,7 @@ static void test_fuzz_mutations(void)
                      names[check_rng_below(&rng, (uint64_t)nfiles)]) >=
             (int)sizeof path)
             continue;
-        char *src = slurp(path);
+        char *src = ts_slurp(path);
         size_t len = strlen(src);
         char *buf = malloc(len + 64);
         REQUIRE(buf != NULL);
@@ -999,11 +918,11 @@ static void test_cli_bad_files(void)
         snprintf(p, sizeof p, "%s", bad_case_file(&bad_cases[i]));
         cli_result r = cli_run(ARGS("run", "-w", p, "-o", out, "--quiet"));
         check_bad_case(&bad_cases[i], p, r.status, r.err, "chmstress run");
-        cli_free(&r);
+        ts_result_free(&r);
     }
     cli_result r = cli_run(ARGS("run", "-w", missing, "-o", out, "--quiet"));
     expect_usage_error("nonexistent file", r.status, r.err, NEEDLES(missing));
-    cli_free(&r);
+    ts_result_free(&r);
     CHECK_MSG(access(out, F_OK) != 0, "a result file was written for bad input");
 }
 
@@ -1028,7 +947,7 @@ static void test_cli_ok_workload_runs(void)
         show("stderr", r.err);
     }
     CHECK_MSG(access(out, F_OK) == 0, "no result file %.200s", out);
-    cli_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_cli_bad_flags(void)
@@ -1088,7 +1007,7 @@ static void test_cli_bad_flags(void)
         const char *needles[4] = {cases[i].needles[0], cases[i].needles[1],
                                   cases[i].needles[2], NULL};
         expect_usage_error(cases[i].label, r.status, r.err, needles);
-        cli_free(&r);
+        ts_result_free(&r);
     }
     CHECK_MSG(access(out, F_OK) != 0, "a result file was written for bad flags");
 }
@@ -1115,17 +1034,17 @@ static void test_cli_help(void)
         CHECK_MSG(has_flag(r.out, flags[i]), "chmstress --help does not mention %s",
                   flags[i]);
     CHECK(strstr(r.out, "list") != NULL && strstr(r.out, "run") != NULL);
-    cli_free(&r);
+    ts_result_free(&r);
     r = cli_run(ARGS("run", "--help"));
     CHECK_EQ_INT(r.status, 0);
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         CHECK_MSG(has_flag(r.out, flags[i]),
                   "chmstress run --help does not mention %s", flags[i]);
-    cli_free(&r);
+    ts_result_free(&r);
     r = cli_run(ARGS("--version"));
     CHECK_EQ_INT(r.status, 0);
     CHECK(strstr(r.out, "chmstress") != NULL);
-    cli_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_cli_list(void)
@@ -1145,10 +1064,10 @@ static void test_cli_list(void)
     for (int i = 0; cs_backends[i] != NULL; i++)
         CHECK_MSG(strstr(r.out, cs_backends[i]->name) != NULL,
                   "chmstress list does not show the map %s", cs_backends[i]->name);
-    cli_free(&r);
+    ts_result_free(&r);
     r = cli_run(ARGS("list", "extra"));
     expect_usage_error("list extra", r.status, r.err, NEEDLES("extra"));
-    cli_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_cli_binary(void)

@@ -21,20 +21,18 @@
  * chmstress).  null: every op returns its documented constant and nothing
  * crashes.
  */
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "cs.h"
+#include "ts_spawn.h"
 
 /* libchm's fault injection (chm_alloc.c with -DCHM_FAULT_INJECTION); weak,
  * so this test links against a libchm without it and skips that part. */
@@ -945,8 +943,6 @@ TEST(conservation_locked)
 
 /* ---- end to end: chmstress run -m cuckoo / urcu --------------------------- */
 
-extern char **environ;
-
 /* Run $CHMSTRESS with args (NULL-terminated, no argv[0]), its stdout and
  * stderr into files in dir (shown on failure).  The exit status, or -1. */
 static int run_chmstress(const char *dir, const char *const *args)
@@ -956,34 +952,13 @@ static int run_chmstress(const char *dir, const char *const *args)
               "CHMSTRESS is not set (tests/run.sh sets it)");
     if (bin == NULL || *bin == '\0')
         return -1;
-    const char *argv[32] = {bin};
-    int n = 1;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
     char out[600], err[600];
     snprintf(out, sizeof out, "%s/stdout", dir);
     snprintf(err, sizeof err, "%s/stderr", dir);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    int st;
-    if (rc != 0 || waitpid(pid, &st, 0) < 0)
-        return -1;
-    rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (rc != 0) { /* show what chmstress said */
-        FILE *f = fopen(err, "r");
-        char line[512];
-        while (f != NULL && fgets(line, sizeof line, f) != NULL)
-            printf("#   | %s", line);
-        if (f != NULL)
-            fclose(f);
-    }
+    pid_t pid = ts_spawn(bin, args, out, err);
+    int rc = pid < 0 ? -1 : ts_wait(pid, 0, NULL);
+    if (rc > 0) /* show what chmstress said */
+        ts_print_file(err, "#   | ", 0);
     return rc;
 }
 

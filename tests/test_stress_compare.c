@@ -7,27 +7,19 @@
  * exit 0 / 1 / 2, the REGRESSED / only-in rows, and error messages that
  * name the file or the flag.
  */
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "cs.h"
-
-extern char **environ;
+#include "ts_spawn.h"
 
 static char tmpdir[] = "/tmp/chm-compare-XXXXXX";
 
 static const char *tpath(const char *name)
 {
     /* a ring: the paths a test holds stay valid for the next 255 calls */
-    static char buf[256][600];
-    static int k;
-    char *p = buf[k++ % 256];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
+    return ts_path(tmpdir, name);
 }
 
 static void write_text(const char *path, const char *text)
@@ -36,30 +28,6 @@ static void write_text(const char *path, const char *text)
     REQUIRE(f != NULL);
     fputs(text, f);
     fclose(f);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return strdup("");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        if (len + 2 > cap) {
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap);
-            REQUIRE(nb != NULL);
-            buf = nb;
-        }
-        buf[len++] = (char)c;
-    }
-    fclose(f);
-    if (buf == NULL)
-        return strdup("");
-    buf[len] = '\0';
-    return buf;
 }
 
 /* One summary row. */
@@ -94,49 +62,16 @@ static const char *write_result(const char *file, const char *name,
     return path;
 }
 
-typedef struct res {
-    int status;
-    char *out, *err;
-} res;
+typedef ts_result res;
 
 static res run(const char *const *args)
 {
-    res r = {-1, NULL, NULL};
     const char *bin = getenv("CHMSTRESS");
     REQUIRE(bin != NULL && *bin != '\0');
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)bin;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    const char *outp = tpath("stdout"), *errp = tpath("stderr");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    CHECK_MSG(rc == 0, "posix_spawn %s: %s", bin, strerror(rc));
-    if (rc == 0) {
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-        }
-        r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    r.out = slurp(outp);
-    r.err = slurp(errp);
+    res r = ts_run(bin, args, tpath("stdout"), tpath("stderr"), 0);
+    CHECK_MSG(r.spawn_error == 0, "posix_spawn %s: %s", bin,
+              strerror(r.spawn_error));
     return r;
-}
-
-static void res_free(res *r)
-{
-    free(r->out);
-    free(r->err);
 }
 
 static void show(const res *r)
@@ -213,7 +148,7 @@ static void test_identical_files_pass(void)
     /* warmup rows are not compared */
     CHECK(!line_has(r.out, "exchange ", "warmup"));
     CHECK(strstr(r.out, "warmup rows skipped") != NULL);
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_drop_of_20_percent_regresses(void)
@@ -224,16 +159,16 @@ static void test_drop_of_20_percent_regresses(void)
     expect("20% drop", &r, 1, NEEDLES("REGRESSED", "-20.0"), NULL);
     CHECK(line_has(r.out, "chm ", "REGRESSED"));
     CHECK(!line_has(r.out, "locked", "REGRESSED"));
-    res_free(&r);
+    ts_result_free(&r);
     /* default tolerance is 10 as well; options may come first */
     r = run(ARGS("compare", a, b));
     expect("20% drop, default tolerance", &r, 1, NEEDLES("REGRESSED"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     /* a tolerance of 25 lets it pass */
     r = run(ARGS("compare", "--tolerance", "25", a, b));
     expect("20% drop, tolerance 25", &r, 0, NULL, NULL);
     CHECK(!line_has(r.out, "chm ", "REGRESSED"));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_drop_of_5_percent_passes(void)
@@ -243,12 +178,12 @@ static void test_drop_of_5_percent_passes(void)
     res r = run(ARGS("compare", a, b, "--tolerance", "10"));
     expect("5% drop", &r, 0, NEEDLES("-5.0"), NULL);
     CHECK(!line_has(r.out, "chm ", "REGRESSED"));
-    res_free(&r);
+    ts_result_free(&r);
     /* and a 30% rise is "improved", not a failure */
     b = std_file("d5_up.json", 1.3, 1.0);
     r = run(ARGS("compare", a, b));
     expect("30% rise", &r, 0, NEEDLES("improved", "+30.0"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_ratio_mode_cancels_machine_noise(void)
@@ -257,14 +192,14 @@ static void test_ratio_mode_cancels_machine_noise(void)
     const char *b = std_file("ra_b.json", 1.0, 0.7); /* all 30% slower */
     res r = run(ARGS("compare", a, b));
     expect("absolute, all 30% slower", &r, 1, NEEDLES("REGRESSED"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", a, b, "--ratio", "locked"));
     expect("ratio, all 30% slower", &r, 0, NEEDLES("chm/locked", "ratio"), NULL);
     CHECK(line_has(r.out, "chm/locked", "ok"));
     CHECK(!line_has(r.out, "chm/locked", "REGRESSED"));
     /* the reference map itself is not a row */
     CHECK(!line_has(r.out, "locked/locked", ""));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_ratio_mode_regression_fails(void)
@@ -275,11 +210,11 @@ static void test_ratio_mode_regression_fails(void)
     res r = run(ARGS("compare", "--ratio", "locked", a, b));
     expect("ratio regressed", &r, 1, NEEDLES("REGRESSED"), NULL);
     CHECK(line_has(r.out, "chm/locked", "REGRESSED"));
-    res_free(&r);
+    ts_result_free(&r);
     /* a reference map that is not in the files: usage error naming it */
     r = run(ARGS("compare", "--ratio", "cuckoo", a, b));
     expect("ratio, unknown ref", &r, 2, NULL, NEEDLES("--ratio", "cuckoo", a));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_unmatched_rows_are_listed_not_failed(void)
@@ -303,17 +238,17 @@ static void test_unmatched_rows_are_listed_not_failed(void)
     CHECK(line_has(r.out, "only in NEW", "urcu"));
     CHECK(line_has(r.out, "only in NEW", "threads=8"));
     CHECK(line_has(r.out, "chm ", "ok"));
-    res_free(&r);
+    ts_result_free(&r);
     /* --strict: the BASE rows NEW left out fail the gate */
     r = run(ARGS("compare", "--strict", a, b));
     expect("unmatched, strict", &r, 1, NEEDLES("MISSING", "2 BASE rows"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     /* a different workload matches nothing: nothing compared is bad input */
     const char *c = write_result("um_c.json", "exchange", rb, 3);
     r = run(ARGS("compare", a, c));
     expect("other workload", &r, 2, NEEDLES("only in BASE", "only in NEW"),
            NEEDLES("nothing was compared", a, c));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 /* --strict in ratio mode: a map without its reference row is missing too. */
@@ -331,14 +266,29 @@ static void test_strict_ratio_missing_reference(void)
     const char *b = write_result("sr_b.json", "exchange", rb, 3);
     res r = run(ARGS("compare", "--ratio", "locked", a, b));
     expect("ratio, lenient", &r, 0, NEEDLES("result: ok"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", "--ratio", "locked", "--strict", a, b));
     expect("ratio, strict", &r, 1, NEEDLES("MISSING"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", "--ratio", "locked", "--strict", a, a));
     expect("ratio, strict, same", &r, 0, NEEDLES("2 compared", "result: ok"),
            NULL);
-    res_free(&r);
+    ts_result_free(&r);
+}
+
+/* A result file of workload "w" with one summary row: chm at 1 thread in
+ * phase measure, with `figures` (JSON members: "mops_median": 10, ...). */
+static const char *write_chm_row(const char *file, const char *figures)
+{
+    const char *path = tpath(file);
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"schema\": \"chmstress-result/1\", \"config\": {\"name\": "
+             "\"w\"}, \"summary\": [{\"map\": \"chm\", \"threads\": 1, "
+             "\"phase\": \"measure\", %s}]}\n",
+             figures);
+    write_text(path, text);
+    return path;
 }
 
 /* --best compares mops_max (the best repeat): write_result sets it to
@@ -346,48 +296,34 @@ static void test_strict_ratio_missing_reference(void)
  * that did not must pass under --best and fail without it. */
 static void test_best_uses_mops_max(void)
 {
-    const char *a = tpath("best_a.json"), *b = tpath("best_b.json");
-    write_text(a, "{\"schema\": \"chmstress-result/1\", \"config\": "
-                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
-                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
-                  "10, \"mops_max\": 12}]}\n");
-    write_text(b, "{\"schema\": \"chmstress-result/1\", \"config\": "
-                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
-                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
-                  "8, \"mops_max\": 11.9}]}\n");
+    const char *a =
+        write_chm_row("best_a.json", "\"mops_median\": 10, \"mops_max\": 12");
+    const char *b =
+        write_chm_row("best_b.json", "\"mops_median\": 8, \"mops_max\": 11.9");
     res r = run(ARGS("compare", a, b));
     expect("median", &r, 1, NEEDLES("REGRESSED", "mops_median"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", "--best", a, b));
     expect("best", &r, 0, NEEDLES("result: ok", "mops_max"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     /* --cpu picks mops_cpu_median, --cpu --best mops_cpu_max */
-    const char *d = tpath("best_d.json"), *e = tpath("best_e.json");
-    write_text(d, "{\"schema\": \"chmstress-result/1\", \"config\": "
-                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
-                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
-                  "10, \"mops_max\": 10, \"mops_cpu_median\": 10, "
-                  "\"mops_cpu_max\": 20}]}\n");
-    write_text(e, "{\"schema\": \"chmstress-result/1\", \"config\": "
-                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
-                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
-                  "10, \"mops_max\": 10, \"mops_cpu_median\": 10, "
-                  "\"mops_cpu_max\": 10}]}\n");
+    const char *d = write_chm_row("best_d.json",
+                                  "\"mops_median\": 10, \"mops_max\": 10, "
+                                  "\"mops_cpu_median\": 10, \"mops_cpu_max\": 20");
+    const char *e = write_chm_row("best_e.json",
+                                  "\"mops_median\": 10, \"mops_max\": 10, "
+                                  "\"mops_cpu_median\": 10, \"mops_cpu_max\": 10");
     r = run(ARGS("compare", "--cpu", d, e));
     expect("cpu median", &r, 0, NEEDLES("mops_cpu_median", "result: ok"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", "--cpu", "--best", d, e));
     expect("cpu best", &r, 1, NEEDLES("mops_cpu_max", "REGRESSED"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     /* a file without mops_max cannot be compared with --best */
-    const char *c = tpath("best_c.json");
-    write_text(c, "{\"schema\": \"chmstress-result/1\", \"config\": "
-                  "{\"name\": \"w\"}, \"summary\": [{\"map\": \"chm\", "
-                  "\"threads\": 1, \"phase\": \"measure\", \"mops_median\": "
-                  "8}]}\n");
+    const char *c = write_chm_row("best_c.json", "\"mops_median\": 8");
     r = run(ARGS("compare", "--best", a, c));
     expect("best, no mops_max", &r, 2, NULL, NEEDLES("mops_max", c));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 /* chmstress ratios: chm over each peer, per workload/threads/phase. */
@@ -408,19 +344,19 @@ static void test_ratios_table(void)
     CHECK(line_has(r.out, "exchange        2", "-"));
     CHECK(strstr(r.out, "null") == NULL);   /* the harness is not a peer */
     CHECK(strstr(r.out, "warmup") == NULL); /* measured phases only */
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("ratios", a, "--map", "locked"));
     expect("ratios --map", &r, 0, NEEDLES("locked / each peer", "1.25x"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("ratios", a, "--map", "cuckoo"));
     expect("ratios, absent map", &r, 2, NULL, NEEDLES("cuckoo", a));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("ratios", tpath("none.json")));
     expect("ratios, missing file", &r, 2, NULL, NEEDLES("none.json"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("ratios"));
     expect("ratios, no file", &r, 2, NULL, NEEDLES("expected one result file"));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_bad_input_exits_2_naming_the_file(void)
@@ -429,7 +365,7 @@ static void test_bad_input_exits_2_naming_the_file(void)
     const char *missing = tpath("no-such-file.json");
     res r = run(ARGS("compare", missing, good));
     expect("missing file", &r, 2, NULL, NEEDLES(missing));
-    res_free(&r);
+    ts_result_free(&r);
 
     const char *bad = tpath("bad.json");
     write_text(bad, "{\n  \"schema\": \"chmstress-result/1\",\n  \"summary\": [\n"
@@ -438,7 +374,7 @@ static void test_bad_input_exits_2_naming_the_file(void)
     char where[700];
     snprintf(where, sizeof where, "%s:4:", bad);
     expect("bad JSON", &r, 2, NULL, NEEDLES(where));
-    res_free(&r);
+    ts_result_free(&r);
 
     const char *wrong = tpath("wrong-schema.json");
     write_text(wrong, "{\"schema\": \"other-tool/7\", \"config\": {\"name\": "
@@ -446,13 +382,13 @@ static void test_bad_input_exits_2_naming_the_file(void)
     r = run(ARGS("compare", good, wrong));
     expect("wrong schema", &r, 2, NULL,
            NEEDLES(wrong, "other-tool/7", "chmstress-result/1"));
-    res_free(&r);
+    ts_result_free(&r);
 
     const char *noschema = tpath("no-schema.json");
     write_text(noschema, "{\"summary\": []}\n");
     r = run(ARGS("compare", noschema, good));
     expect("missing schema", &r, 2, NULL, NEEDLES(noschema, "schema"));
-    res_free(&r);
+    ts_result_free(&r);
 
     const char *badrow = tpath("bad-row.json");
     write_text(badrow, "{\"schema\": \"chmstress-result/1\", \"config\": "
@@ -461,7 +397,7 @@ static void test_bad_input_exits_2_naming_the_file(void)
                        "true, \"mops_median\": \"fast\"}]}\n");
     r = run(ARGS("compare", good, badrow));
     expect("bad row", &r, 2, NULL, NEEDLES(badrow, "summary[0].mops_median"));
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void test_bad_flags_exit_2_naming_the_flag(void)
@@ -469,26 +405,26 @@ static void test_bad_flags_exit_2_naming_the_flag(void)
     const char *a = std_file("bf_a.json", 1.0, 1.0);
     res r = run(ARGS("compare", a, a, "--tolerance", "abc"));
     expect("--tolerance abc", &r, 2, NULL, NEEDLES("--tolerance", "abc"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", a, a, "--tolerance", "-5"));
     expect("--tolerance -5", &r, 2, NULL, NEEDLES("--tolerance", "-5"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", a, a, "--tolerance"));
     expect("--tolerance without a value", &r, 2, NULL, NEEDLES("--tolerance"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", a, a, "--bogus"));
     expect("--bogus", &r, 2, NULL, NEEDLES("--bogus"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", a));
     expect("one file", &r, 2, NULL, NEEDLES("two result files"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", a, a, a));
     expect("three files", &r, 2, NULL, NEEDLES("two result files"));
-    res_free(&r);
+    ts_result_free(&r);
     r = run(ARGS("compare", "--help"));
     expect("--help", &r, 0,
            NEEDLES("--tolerance", "--ratio", "REGRESSED", "exit status"), NULL);
-    res_free(&r);
+    ts_result_free(&r);
 }
 
 static void rm_tmpdir(void)
