@@ -57,10 +57,9 @@
  *
  * size: libcuckoo's own size() sums per-lock counters with plain reads
  * while other threads update them under their spinlocks (a data race that
- * ThreadSanitizer reports), so this backend keeps its own: per-thread-slot
- * striped counters of successful inserts minus removes (64 cache-line-
- * padded slots, threads assigned round-robin), summed: exact whenever no
- * update is in flight.
+ * ThreadSanitizer reports), so this backend keeps its own: striped
+ * per-thread counters (cs_stripes.h) of successful inserts minus removes,
+ * summed: exact whenever no update is in flight.
  *
  * stats: table_size = capacity (buckets x 4 slots, from the hashpower, an
  * atomic); resizes = hashpower now - hashpower at create - the extra
@@ -71,7 +70,6 @@
  * batch_begin/batch_end: none.  Not ordered (no scan).
  */
 #include <errno.h>
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,32 +78,29 @@
 
 #include "cs.h"
 #include "cs_cuckoo_table.h"
+#include "cs_stripes.h"
 
 extern const cs_backend cs_backend_cuckoo;
 
-#define CS_CUCKOO_SLOTS 64u
+/* The counter of each thread context's stripe (cs_stripes.h). */
+enum { CS_CUCKOO_SIZE = 0 }; /* inserts - removes */
+
 /* Entries of a table with 2^16 buckets (4 slots each): one with 2^16
  * spinlocks, libcuckoo's maximum (kMaxNumLocks), so its lock array is never
  * replaced (see the top). */
 #define CS_CUCKOO_FULL_LOCKS ((size_t)4 << 16)
 
-/* One striped size counter on its own cache line. */
-typedef struct cs_cslot {
-    alignas(64) _Atomic int64_t size; /* inserts - removes */
-} cs_cslot;
-
 typedef struct cs_cuckoo {
     cs_cuckoo_table *tbl;
     size_t hp0;                          /* hashpower at create */
     _Atomic uint64_t reserve_extra;      /* doublings beyond 1 per reserve */
-    _Atomic unsigned next_slot;          /* round-robin slot assignment */
-    cs_cslot slot[CS_CUCKOO_SLOTS];
+    cs_stripes stripes;                  /* CS_CUCKOO_SIZE */
 } cs_cuckoo;
 
 /* A thread's context on one map. */
 typedef struct cs_ctctx {
     cs_cuckoo *map;
-    cs_cslot *slot;
+    cs_stripe *stripe;                   /* its counter in map->stripes */
 } cs_ctctx;
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -128,13 +123,12 @@ static inline cs_res cs_cuckoo_res(cs_cuckoo_status st, cs_res absent,
     }
 }
 
-/* Count r in the thread's slot (INSERTED +1, REMOVED -1) and return it. */
+/* Count r in the thread's stripe (INSERTED +1, REMOVED -1) and return it. */
 static inline cs_res cs_cuckoo_count(cs_ctctx *t, cs_res r)
 {
     if (r == CS_R_INSERTED || r == CS_R_REMOVED)
-        atomic_fetch_add_explicit(&t->slot->size,
-                                  r == CS_R_INSERTED ? 1 : -1,
-                                  memory_order_relaxed);
+        cs_stripe_add(t->stripe, CS_CUCKOO_SIZE,
+                      r == CS_R_INSERTED ? 1 : -1);
     return r;
 }
 
@@ -161,9 +155,7 @@ static void *cs_cuckoo_create(size_t capacity, uint64_t seed)
         (void)cs_cuckoo_table_reserve(c->tbl, capacity);
     c->hp0 = cs_cuckoo_table_hashpower(c->tbl);
     atomic_init(&c->reserve_extra, 0);
-    atomic_init(&c->next_slot, 0);
-    for (unsigned i = 0; i < CS_CUCKOO_SLOTS; i++)
-        atomic_init(&c->slot[i].size, 0);
+    cs_stripes_init(&c->stripes);
     return c;
 }
 
@@ -177,17 +169,15 @@ static void cs_cuckoo_destroy(void *map)
     free(c);
 }
 
-/* A context with one of the map's size slots. */
+/* A context with one of the map's size stripes. */
 static void *cs_cuckoo_thread_join(void *map)
 {
     cs_cuckoo *c = map;
     cs_ctctx *t = malloc(sizeof *t);
     if (t == NULL)
         return NULL;
-    unsigned s = atomic_fetch_add_explicit(&c->next_slot, 1,
-                                           memory_order_relaxed);
     t->map = c;
-    t->slot = &c->slot[s % CS_CUCKOO_SLOTS];
+    t->stripe = cs_stripes_claim(&c->stripes);
     return t;
 }
 
@@ -279,10 +269,7 @@ static cs_res cs_cuckoo_compute(void *tctx, uint64_t key, uint64_t val,
 static size_t cs_cuckoo_size(void *map)
 {
     cs_cuckoo *c = map;
-    int64_t s = 0;
-    for (unsigned i = 0; i < CS_CUCKOO_SLOTS; i++)
-        s += atomic_load_explicit(&c->slot[i].size, memory_order_relaxed);
-    return s < 0 ? 0 : (size_t)s;
+    return (size_t)cs_stripes_sum_nonneg(&c->stripes, CS_CUCKOO_SIZE);
 }
 
 /* Walk the locked table with a const_iterator; returns the count (0 if the

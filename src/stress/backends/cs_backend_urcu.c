@@ -83,11 +83,11 @@
  * The table is made without CDS_LFHT_ACCOUNTING too: its split counters
  * only fed the auto-resize, and the striped counters below replace them.
  *
- * size: per-thread-slot striped counters of successful inserts minus
- * removes (64 cache-line-padded slots, threads assigned round-robin),
- * summed: exact whenever no update is in flight (cds_lfht_count_nodes is
- * O(n) and approximate).  stats: the size, pending garbage = nodes
- * handed to call_rcu minus nodes its callbacks freed, table_size = the
+ * size: striped per-thread counters (cs_stripes.h) of successful inserts
+ * minus removes, summed: exact whenever no update is in flight
+ * (cds_lfht_count_nodes is O(n) and approximate).  stats: the size,
+ * pending garbage = nodes handed to call_rcu (a second counter of each
+ * stripe) minus nodes its callbacks freed, table_size = the
  * bucket count and resizes = the cds_lfht_resize calls that changed it
  * (the resizer's and reserve's; both are serialized by resize_lock, so the
  * count is exact).  iterate: cds_lfht_for_each_entry in one read-side
@@ -114,10 +114,18 @@
 #include <urcu/rculfhash.h>
 
 #include "cs.h"
+#include "cs_stripes.h"
 
 extern const cs_backend cs_backend_urcu;
 
-#define CS_URCU_SLOTS 64u
+/* The counters of each thread context's stripe (cs_stripes.h). */
+enum {
+    CS_URCU_SIZE = 0,   /* inserts - removes */
+    CS_URCU_QUEUED = 1, /* nodes handed to call_rcu */
+};
+_Static_assert(CS_URCU_QUEUED < CS_STRIPE_COUNTERS,
+               "both urcu counters fit in one stripe");
+
 /* the largest bucket count: create, reserve and the policy (2^30) */
 #define CS_URCU_MAX_INIT ((size_t)1 << 30)
 /* a thread context re-checks the resize policy at least this often (in
@@ -137,17 +145,10 @@ typedef struct cs_unode {
     } u;
 } cs_unode;
 
-/* Per-slot counters, each on its own cache line. */
-typedef struct cs_uslot {
-    alignas(64) _Atomic int64_t size;   /* inserts - removes */
-    _Atomic uint64_t queued;            /* nodes handed to call_rcu */
-} cs_uslot;
-
 struct cs_urcu {
     struct cds_lfht *ht;
     uint64_t seed;
     uint64_t small;                     /* the policy's small-table limit */
-    _Atomic unsigned next_slot;         /* round-robin slot assignment */
     /* Resizing.  plan: the bucket count the table is at or heading to (the
      * policy's last decision, or reserve's); buckets: what it is. */
     _Atomic uint64_t plan, buckets, resizes;
@@ -158,13 +159,13 @@ struct cs_urcu {
     bool stop;
     pthread_t resizer;
     alignas(64) _Atomic uint64_t freed; /* nodes freed by callbacks */
-    cs_uslot slot[CS_URCU_SLOTS];
+    cs_stripes stripes;                 /* CS_URCU_SIZE, CS_URCU_QUEUED */
 };
 
 /* A thread's context on one map. */
 typedef struct cs_utctx {
     cs_urcu *map;
-    cs_uslot *slot;
+    cs_stripe *stripe;          /* its counters in map->stripes */
     /* this context's inserts - removes, and the values of it at which the
      * resize policy is checked next (plain: one thread per context) */
     int64_t net, check_hi, check_lo;
@@ -236,7 +237,7 @@ static void cs_urcu_free_cb(struct rcu_head *h)
 /* Hand a node taken out of the table to call_rcu. */
 static void cs_urcu_retire(cs_utctx *t, cs_unode *n)
 {
-    atomic_fetch_add_explicit(&t->slot->queued, 1, memory_order_relaxed);
+    cs_stripe_add(t->stripe, CS_URCU_QUEUED, 1);
     urcu_memb_call_rcu(&n->u.rcu, cs_urcu_free_cb);
 }
 
@@ -247,7 +248,7 @@ static size_t cs_urcu_size(void *map);
  * policy.  Outside any read-side section (the check may take a mutex). */
 static inline void cs_urcu_count(cs_utctx *t, int64_t d)
 {
-    atomic_fetch_add_explicit(&t->slot->size, d, memory_order_relaxed);
+    cs_stripe_add(t->stripe, CS_URCU_SIZE, d);
     t->net += d;
     if (t->net >= t->check_hi || t->net <= t->check_lo)
         cs_urcu_check(t);
@@ -414,16 +415,12 @@ static void cs_urcu_init_fields(cs_urcu *u, uint64_t seed, uint64_t init)
 {
     u->seed = cs_urcu_mix(seed ^ 0x3c6ef372fe94f82bULL);
     u->small = cs_urcu_small_limit();
-    atomic_init(&u->next_slot, 0);
     atomic_init(&u->plan, init);
     atomic_init(&u->buckets, init);
     atomic_init(&u->resizes, 0);
     atomic_init(&u->last_n, 0);
     atomic_init(&u->freed, 0);
-    for (unsigned i = 0; i < CS_URCU_SLOTS; i++) {
-        atomic_init(&u->slot[i].size, 0);
-        atomic_init(&u->slot[i].queued, 0);
-    }
+    cs_stripes_init(&u->stripes);
     pthread_mutex_init(&u->resize_lock, NULL);
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->wake, NULL);
@@ -503,10 +500,8 @@ static void *cs_urcu_thread_join(void *map)
     cs_utctx *t = malloc(sizeof *t);
     if (t == NULL)
         return NULL;
-    unsigned s = atomic_fetch_add_explicit(&u->next_slot, 1,
-                                           memory_order_relaxed);
     t->map = u;
-    t->slot = &u->slot[s % CS_URCU_SLOTS];
+    t->stripe = cs_stripes_claim(&u->stripes);
     t->net = 0;
     t->check_hi = 1; /* the first insert checks */
     t->check_lo = -CS_URCU_CHECK_EVERY;
@@ -592,101 +587,137 @@ static cs_res cs_urcu_put_if_absent(void *tctx, uint64_t key, uint64_t val,
     return CS_R_INSERTED;
 }
 
-/* replace (any value) and replace_if (conditional on `expect`): swap the
- * key's current node for a new one, retrying when another update took that
- * node out first. */
-static cs_res cs_urcu_replace_impl(cs_utctx *t, uint64_t key, bool cond,
-                                   uint64_t expect, uint64_t val,
-                                   uint64_t *old)
+/* What cs_urcu_take does to the key's current node: replace / replace_if
+ * swap it for a new node holding val, remove / remove_if delete it; the
+ * _if ops only when its value == expect. */
+typedef struct cs_utake {
+    bool del;       /* delete it (remove*), else swap in a node of val */
+    bool cond;      /* only if its value == expect (the _if ops) */
+    uint64_t expect;
+    uint64_t val;   /* the new node's value (replace*) */
+} cs_utake;
+
+/* Take node o, which the lookup left *iter on, out of the table: swap in n
+ * (op->del false) or delete it.  0, or nonzero (-ENOENT) when another
+ * update took o out first.  Read-side section held since the lookup, as
+ * cds_lfht_replace / cds_lfht_del require. */
+static int cs_urcu_unlink(cs_urcu *u, const cs_utake *op, uint64_t key,
+                          unsigned long hash, struct cds_lfht_iter *iter,
+                          cs_unode *o, cs_unode *n)
+{
+    if (op->del)
+        return cds_lfht_del(u->ht, &o->lfn);
+    return cds_lfht_replace(u->ht, iter, hash, cs_urcu_match, &key,
+                            &n->lfn);
+}
+
+/* cs_urcu_take's loop, inside its read-side section: look the key up
+ * (absent -> NOT_FOUND), compare (MISMATCH), allocate the new node once
+ * (replace*; ENOMEM), then replace or delete the exact node read; when
+ * another update took that node out first, retry from the lookup.  *o is
+ * the node read last (the one taken out on REPLACED / REMOVED), *n the new
+ * node allocated, if any (published only on REPLACED). */
+static cs_res cs_urcu_take_locked(cs_utctx *t, uint64_t key,
+                                  const cs_utake *op, cs_unode **o,
+                                  cs_unode **n)
 {
     unsigned long hash = cs_urcu_hash(t->map, key);
     struct cds_lfht_iter iter;
-    cs_unode *n = NULL, *o;
-    cs_res r;
-    urcu_memb_read_lock();
     for (;;) {
-        o = cs_urcu_lookup(t->map, key, hash, &iter);
-        if (o == NULL) {
-            r = CS_R_NOT_FOUND;
-            break;
-        }
-        if (cond && o->val != expect) {
-            r = CS_R_MISMATCH;
-            break;
-        }
-        if (n == NULL && (n = cs_urcu_node_new(t->map, key, val)) == NULL) {
-            r = CS_R_ENOMEM;
-            break;
-        }
-        if (cds_lfht_replace(t->map->ht, &iter, hash, cs_urcu_match, &key,
-                             &n->lfn) == 0) {
-            cs_urcu_out(old, o->val);
-            r = CS_R_REPLACED;
-            break;
-        }
+        *o = cs_urcu_lookup(t->map, key, hash, &iter);
+        if (*o == NULL)
+            return CS_R_NOT_FOUND;
+        if (op->cond && (*o)->val != op->expect)
+            return CS_R_MISMATCH;
+        if (!op->del && *n == NULL &&
+            (*n = cs_urcu_node_new(t->map, key, op->val)) == NULL)
+            return CS_R_ENOMEM;
+        if (cs_urcu_unlink(t->map, op, key, hash, &iter, *o, *n) == 0)
+            return op->del ? CS_R_REMOVED : CS_R_REPLACED;
     }
+}
+
+/* replace, replace_if, remove and remove_if: take the key's current node
+ * out of the table (op: swapped for a new node, or deleted; conditional on
+ * its value or not).  REPLACED / REMOVED with its value in *old,
+ * NOT_FOUND, MISMATCH, or ENOMEM (replace*: no new node; the map
+ * unchanged).  Any number of threads at once; linearizable at the
+ * successful cds_lfht_replace / cds_lfht_del.
+ *
+ * Atomicity: cds_lfht_replace and cds_lfht_del of the exact node the
+ * lookup returned succeed only while that node is still the key's current
+ * node (liburcu flags the node's next pointer REMOVED and REMOVAL_OWNER:
+ * replace with one cmpxchg that fails on a removed node, del with an
+ * atomic or then an xchg; of racing replaces / deletes of one node exactly
+ * one owns the removal and returns 0, the others get -ENOENT and retry
+ * from the lookup).  Nodes are immutable, so the value compared with
+ * expect and reported in *old is the value of the node this op took out:
+ * no update can land between the check and the act.
+ *
+ * SAFETY (memory): o is dereferenced only inside the read-side section
+ * that found it: a node another thread takes out is freed by call_rcu only
+ * after a grace period, which waits for this section.  The node this op
+ * took out is its alone (only one unlink of it succeeds), so it is retired
+ * exactly once, after the section.  A new node whose replace never
+ * succeeded was never published - no reader can hold it - so it is freed
+ * at once, without a grace period.
+ *
+ * Memory ordering: this function adds none of its own.  The new node's
+ * fields are plain stores before cds_lfht_replace publishes it, and a
+ * successful cds_lfht_replace / cds_lfht_del issues a full memory barrier
+ * before and after its commit (rculfhash.h), while cds_lfht_lookup reads
+ * node pointers as rcu_dereference: a reader that finds the new node sees
+ * its key and value.  The size / queued counts are relaxed (cs_stripes.h):
+ * they publish nothing. */
+static cs_res cs_urcu_take(cs_utctx *t, uint64_t key, cs_utake op,
+                           uint64_t *old)
+{
+    cs_unode *o = NULL, *n = NULL;
+    urcu_memb_read_lock();
+    cs_res r = cs_urcu_take_locked(t, key, &op, &o, &n);
+    bool taken = r == CS_R_REPLACED || r == CS_R_REMOVED;
+    if (taken)
+        cs_urcu_out(old, o->val);
     urcu_memb_read_unlock();
-    if (r == CS_R_REPLACED)
+    if (r == CS_R_REMOVED)
+        cs_urcu_count(t, -1); /* outside the section: may take a mutex */
+    if (taken)
         cs_urcu_retire(t, o);
     else
         free(n); /* NULL, or never published */
     return r;
 }
 
+/* Swap the key's node for one of val: REPLACED (*old), NOT_FOUND, ENOMEM. */
 static cs_res cs_urcu_replace(void *tctx, uint64_t key, uint64_t val,
                               uint64_t *old)
 {
-    return cs_urcu_replace_impl(tctx, key, false, 0, val, old);
+    return cs_urcu_take(tctx, key, (cs_utake){.val = val}, old);
 }
 
+/* The same if its value == expect: REPLACED, NOT_FOUND, MISMATCH, ENOMEM. */
 static cs_res cs_urcu_replace_if(void *tctx, uint64_t key, uint64_t expect,
                                  uint64_t val)
 {
-    return cs_urcu_replace_impl(tctx, key, true, expect, val, NULL);
+    return cs_urcu_take(tctx, key,
+                        (cs_utake){.cond = true, .expect = expect,
+                                   .val = val},
+                        NULL);
 }
 
-/* remove and remove_if: delete the exact node read, retrying when another
- * update took it out first. */
-static cs_res cs_urcu_remove_impl(cs_utctx *t, uint64_t key, bool cond,
-                                  uint64_t expect, uint64_t *old)
-{
-    unsigned long hash = cs_urcu_hash(t->map, key);
-    struct cds_lfht_iter iter;
-    cs_unode *o;
-    cs_res r;
-    urcu_memb_read_lock();
-    for (;;) {
-        o = cs_urcu_lookup(t->map, key, hash, &iter);
-        if (o == NULL) {
-            r = CS_R_NOT_FOUND;
-            break;
-        }
-        if (cond && o->val != expect) {
-            r = CS_R_MISMATCH;
-            break;
-        }
-        if (cds_lfht_del(t->map->ht, &o->lfn) == 0) {
-            cs_urcu_out(old, o->val);
-            r = CS_R_REMOVED;
-            break;
-        }
-    }
-    urcu_memb_read_unlock();
-    if (r == CS_R_REMOVED) {
-        cs_urcu_count(t, -1);
-        cs_urcu_retire(t, o);
-    }
-    return r;
-}
-
+/* Delete the key's node: REMOVED (*old) or NOT_FOUND. */
 static cs_res cs_urcu_remove(void *tctx, uint64_t key, uint64_t *old)
 {
-    return cs_urcu_remove_impl(tctx, key, false, 0, old);
+    return cs_urcu_take(tctx, key, (cs_utake){.del = true}, old);
 }
 
+/* The same if its value == expect: REMOVED, NOT_FOUND or MISMATCH. */
 static cs_res cs_urcu_remove_if(void *tctx, uint64_t key, uint64_t expect)
 {
-    return cs_urcu_remove_impl(tctx, key, true, expect, NULL);
+    return cs_urcu_take(tctx, key,
+                        (cs_utake){.del = true, .cond = true,
+                                   .expect = expect},
+                        NULL);
 }
 
 /* Atomic upsert: cds_lfht_add_replace is one atomic step, as for put. */
@@ -700,10 +731,7 @@ static cs_res cs_urcu_compute(void *tctx, uint64_t key, uint64_t val,
 static size_t cs_urcu_size(void *map)
 {
     cs_urcu *u = map;
-    int64_t s = 0;
-    for (unsigned i = 0; i < CS_URCU_SLOTS; i++)
-        s += atomic_load_explicit(&u->slot[i].size, memory_order_relaxed);
-    return s < 0 ? 0 : (size_t)s;
+    return (size_t)cs_stripes_sum_nonneg(&u->stripes, CS_URCU_SIZE);
 }
 
 static size_t cs_urcu_iterate(void *tctx,
@@ -744,10 +772,7 @@ static int cs_urcu_reserve(void *tctx, size_t n)
 static void cs_urcu_stats(void *map, cs_map_stats *out)
 {
     cs_urcu *u = map;
-    uint64_t queued = 0;
-    for (unsigned i = 0; i < CS_URCU_SLOTS; i++)
-        queued += atomic_load_explicit(&u->slot[i].queued,
-                                       memory_order_relaxed);
+    uint64_t queued = cs_stripes_sum_nonneg(&u->stripes, CS_URCU_QUEUED);
     uint64_t freed = atomic_load_explicit(&u->freed, memory_order_relaxed);
     *out = (cs_map_stats){
         .table_size = atomic_load_explicit(&u->buckets, memory_order_relaxed),
