@@ -4,6 +4,7 @@
  * results and the checks.  One concept per file:
  *
  *   cs_main.c        command line (getopt_long), commands, exit codes
+ *   cs_cli.c         the commands' bad-flag messages
  *   cs_workload.c    workload files: parse (jansson), validate, resolve
  *   cs_keygen.c      key generators (uniform, zipfian, sequential, hotspot,
  *                    latest)
@@ -13,6 +14,7 @@
  *   cs_result.c      result JSON and the summary table
  *   cs_value.c       value encoding (key tag, writer, sequence)
  *   backends/cs_backend_*.c  one file per map, registered in cs_backends.c
+ *   backends/cs_stripes.h    striped per-thread counters (urcu, cuckoo)
  *
  * Exit codes (DESIGN.md section 5).
  */
@@ -428,5 +430,28 @@ int cs_cmd_run(int argc, char **argv, const char *git_commit);
 int cs_cmd_compare(int argc, char **argv);
 /* `chmstress ratios FILE [--map MAP]`: MAP over each peer, one file. */
 int cs_cmd_ratios(int argc, char **argv);
+
+/* ---- bad flags (cs_cli.c) ---------------------------------------------- */
+/* Each prints its message to stderr and returns CS_EXIT_USAGE.  Main
+ * thread only (the command line is parsed before any thread starts).
+ * Nothing else can fail (stderr's errors are ignored). */
+
+/* A bad flag or flag value of `chmstress CMD`, as
+ *   chmstress: CMD: WHAT 'ARG'
+ *   Try 'chmstress CMD --help' (usage: USAGE).
+ * (no " (usage: ...)" when usage is NULL). */
+int cs_usage_error(const char *cmd, const char *what, const char *arg,
+                   const char *usage);
+/* cs_usage_error for what getopt_long returned: opt ':' (a flag without its
+ * value) -> "option needs a value:", anything else -> "unknown option";
+ * arg is the word it failed on (argv[optind - 1]). */
+int cs_bad_flag(const char *cmd, int opt, const char *arg, const char *usage);
+/* A bad global option (cmd NULL) or option of `list`, in their own words:
+ *   chmstress: [CMD: ]option 'ARG' needs an argument   (opt ':')
+ *   chmstress: [CMD: ]unknown option '-C'              (optopt C)
+ *   chmstress: [CMD: ]unknown option 'ARG'             (a long option)
+ *   Try 'chmstress --help'.
+ * ARG = argv[failed_at]; reads getopt's optopt (set opterr = 0). */
+int cs_bad_option(const char *cmd, int opt, char **argv, int failed_at);
 
 #endif /* CS_H */

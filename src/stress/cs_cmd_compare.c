@@ -36,6 +36,10 @@
 #include "cs.h"
 
 #define CS_SCHEMA "chmstress-result/1"
+/* The one-line usages, for the messages about bad flags and arguments. */
+#define CMP_USAGE "chmstress compare BASE.json NEW.json [--tolerance PCT] " \
+                  "[--ratio MAP] [--best] [--cpu] [--strict]"
+#define RATIOS_USAGE "chmstress ratios RESULT.json [--map MAP]"
 
 /* The command running ("compare" or "ratios"), for messages. */
 static const char *cmp_cmd = "compare";
@@ -379,20 +383,12 @@ int cs_cmd_compare(int argc, char **argv)
             }
             ref = optarg;
             break;
-        default: {
-            const char *bad = argv[optind - 1];
-            fprintf(stderr, "chmstress: %s: %s '%s'\nTry 'chmstress "
-                    "compare --help' (usage: chmstress compare BASE.json "
-                    "NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--cpu] [--strict]).\n", cmp_cmd,
-                    opt == ':' ? "option needs a value:" : "unknown option",
-                    bad);
-            return CS_EXIT_USAGE;
-        }
+        default:
+            return cs_bad_flag(cmp_cmd, opt, argv[optind - 1], CMP_USAGE);
         }
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "chmstress: %s: %s\nusage: chmstress compare "
-                "BASE.json NEW.json [--tolerance PCT] [--ratio MAP] [--best] [--cpu] [--strict]\nTry "
+        fprintf(stderr, "chmstress: %s: %s\nusage: " CMP_USAGE "\nTry "
                 "'chmstress compare --help'.\n", cmp_cmd,
                 argc - optind < 2 ? "expected two result files, BASE and NEW"
                                   : "too many arguments: expected two result "
@@ -605,15 +601,14 @@ int cs_cmd_ratios(int argc, char **argv)
             map = optarg;
             continue;
         }
-        fprintf(stderr, "chmstress: ratios: %s '%s'\nTry 'chmstress ratios "
-                "--help' (usage: chmstress ratios RESULT.json [--map MAP]).\n",
-                opt == ':' ? "option needs a value:" : opt == 'm'
-                ? "--map needs a map name:" : "unknown option", argv[optind - 1]);
-        return CS_EXIT_USAGE;
+        if (opt == 'm') /* --map '' */
+            return cs_usage_error("ratios", "--map needs a map name:",
+                                  argv[optind - 1], RATIOS_USAGE);
+        return cs_bad_flag("ratios", opt, argv[optind - 1], RATIOS_USAGE);
     }
     if (argc - optind != 1) {
         fprintf(stderr, "chmstress: ratios: expected one result file\nusage: "
-                "chmstress ratios RESULT.json [--map MAP]\n");
+                RATIOS_USAGE "\n");
         return CS_EXIT_USAGE;
     }
     cmp_file f = {.path = argv[optind]};

@@ -369,13 +369,8 @@ int cs_cmd_run(int argc, char **argv, const char *git_commit)
             cs_run_usage(stdout);
             return CS_EXIT_OK;
         }
-        if (opt == '?' || opt == ':') {
-            const char *bad = argv[optind - 1];
-            fprintf(stderr, "chmstress: run: %s '%s'\nTry 'chmstress run "
-                    "--help'.\n", opt == ':' ? "option needs a value:"
-                    : "unknown option", bad);
-            return CS_EXIT_USAGE;
-        }
+        if (opt == '?' || opt == ':')
+            return cs_bad_flag("run", opt, argv[optind - 1], NULL);
         int rc = cs_parse_flag(opt, optarg, &f);
         if (rc != CS_EXIT_OK)
             return rc;

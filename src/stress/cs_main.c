@@ -57,26 +57,6 @@ static void cs_usage(FILE *f)
             CS_WORKLOAD_DIR);
 }
 
-/* Complain about a bad option of `cmd` (NULL: a global option) and point to
- * --help.  getopt's own messages are off (opterr = 0). */
-static int cs_bad_option(const char *cmd, int opt, char **argv, int failed_at)
-{
-    const char *sep = cmd != NULL ? ": " : "";
-    if (cmd == NULL)
-        cmd = "";
-    if (opt == ':') {
-        fprintf(stderr, "chmstress: %s%soption '%s' needs an argument\n", cmd, sep,
-                argv[failed_at]);
-    } else if (optopt != 0) {
-        fprintf(stderr, "chmstress: %s%sunknown option '-%c'\n", cmd, sep, optopt);
-    } else {
-        fprintf(stderr, "chmstress: %s%sunknown option '%s'\n", cmd, sep,
-                argv[failed_at]);
-    }
-    fprintf(stderr, "Try 'chmstress --help'.\n");
-    return CS_EXIT_USAGE;
-}
-
 static int cs_print_version(void)
 {
     printf("chmstress %s (git %s)\nlibchm %s\n", CHM_VERSION, CS_GIT_COMMIT,
