@@ -267,6 +267,29 @@ else
     echo "# skipped plot_multi_workload_real: this chmstress does not write multi-workload results yet"
 fi
 
+# ---- the null map -------------------------------------------------------------------
+# The null map (the harness alone) runs 30-100x faster than any map and would
+# flatten every other line: the throughput chart leaves it out when other maps
+# ran; its latency and timeline charts stay.
+mkdir -p "$tmp/null"
+if "$chmstress" run -w "$wdir/read-heavy.json" -m chm,null -t 1 -d 0.05 -k 4096 \
+    --quiet -o "$tmp/null/r.json" >"$tmp/cs.log" 2>&1; then
+    if PLOT_DATA_DIR=$tmp/null/data run_plot plot_null_left_out "$tmp/null/r.json"; then
+        errs=()
+        charted=$(cat "$tmp/null/data"/throughput-read-heavy.thr.*.tsv 2>/dev/null |
+            awk -F'\t' 'NF >= 6 { print $6 }' | sort -u | paste -sd' ')
+        [ "$charted" = chm ] ||
+            errs+=("the throughput chart's maps are '$charted', expected 'chm'")
+        for f in throughput-read-heavy.png timeline-read-heavy-null-t1.png \
+                 timeline-read-heavy-chm-t1.png latency-read-heavy-t1.png; do
+            [ -s "$tmp/null/r/$f" ] || errs+=("no $f")
+        done
+        if [ ${#errs[@]} -eq 0 ]; then ok plot_null_left_out; else not_ok plot_null_left_out "${errs[@]}"; fi
+    fi
+else
+    not_ok plot_null_left_out "$chmstress run -m chm,null failed:" "$(tail -n 5 "$tmp/cs.log")"
+fi
+
 # ---- bad input: exit 2, the file named, nothing drawn ------------------------------
 # bad_input NAME FILE PATTERN: scripts/plot FILE must exit 2 with a one-line
 # message on stderr naming FILE and matching PATTERN, print nothing on
