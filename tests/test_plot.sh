@@ -170,7 +170,9 @@ check_throughput_data() {
 
 # check_latency_data NAME RESULT DATADIR WORKLOAD THREADS: every latency bar
 # is the percentile of a measured run of that map, and that run is the one
-# with the median Mops/s (the lower middle one for an even count)
+# with the median Mops/s (the lower middle one for an even count).  A
+# percentile of 0 (an op type with no samples in that run) is drawn as no
+# bar (NaN: the axis is logarithmic).
 check_latency_data() {
     local name=$1 result=$2 data=$3 wl=$4 t=$5 errs
     errs=$(cat "$data"/latency-"$wl"-t"$t".lat.*.tsv 2>/dev/null |
@@ -183,7 +185,8 @@ check_latency_data() {
               | [$runs[] | select(.map == $g.map and .phase == $g.phase)] as $rs
               | ([$rs[] | select(.repeat == $g.rep)] | first) as $run
               | if $run == null then "\($g.map) \($g.op): repeat \($g.rep) is no measured run"
-                elif ($run.ops_by_type[$g.op].latency_ns[$g.pct] | tostring) != $g.ns
+                elif (($run.ops_by_type[$g.op].latency_ns[$g.pct] // 0)
+                      | if . > 0 then tostring else "NaN" end) != $g.ns
                 then "\($g.map) \($g.op) \($g.pct): charted \($g.ns), the run says \($run.ops_by_type[$g.op].latency_ns[$g.pct])"
                 elif ([$rs[] | select(.mops < $run.mops)] | length) != ((($rs | length) - 1) / 2 | floor)
                 then "\($g.map): repeat \($g.rep) (\($run.mops) Mops/s) is not the median of \([$rs[].mops])"
