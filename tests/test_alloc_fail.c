@@ -266,6 +266,15 @@ static void test_insert_enomem(void)
     fx_close(&f);
 }
 
+/* Leave and join again: leaving waits for a grace period and runs the
+ * callbacks of everything the handle retired. */
+static void fx_rejoin(struct fixture *f)
+{
+    chm_thread_leave(f->t);
+    f->t = chm_thread_join(f->m);
+    CHECK(f->t != NULL);
+}
+
 /* A removed home node gives its slot back after its grace period: an
  * insert into the bin then allocates nothing again. */
 static void test_home_slot_reused(void)
@@ -284,10 +293,7 @@ static void test_home_slot_reused(void)
         CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
         CHECK_EQ_INT(chm_remove(f.t, k, NULL), CHM_OK);
         model_del(&f.md, k);
-        /* leaving waits for a grace period and runs our callbacks */
-        chm_thread_leave(f.t);
-        f.t = chm_thread_join(f.m);
-        CHECK(f.t != NULL);
+        fx_rejoin(&f);
     }
     fx_close(&f);
 }
@@ -319,9 +325,7 @@ static void test_home_node_outlives_resize(void)
     CHECK(st.table_size > f.n);
     chm_thread_leave(t2);
     /* now t1's callback runs, on the first table's memory */
-    chm_thread_leave(f.t);
-    f.t = chm_thread_join(f.m);
-    CHECK(f.t != NULL);
+    fx_rejoin(&f);
     fx_close(&f);
 }
 
