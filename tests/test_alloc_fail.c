@@ -223,6 +223,21 @@ static void fx_close(struct fixture *f)
         CHECK_EQ_INT(chm_test_allocs_failed() - f0_, 1);                     \
     } while (0)
 
+/* Insert key k, whose bin's home slot is free, with the next allocation
+ * armed to fail: a home-slot insert allocates nothing, so it succeeds and
+ * no allocation was attempted-and-failed. */
+static void put_into_free_home(struct fixture *f, uintptr_t k)
+{
+    uintptr_t v = hv_new(k);
+    long f0 = chm_test_allocs_failed();
+    arm(0, 1);
+    CHECK_EQ_INT(chm_put_if_absent(f->t, k, v, NULL), CHM_OK);
+    disarm();
+    CHECK_EQ_INT(chm_test_allocs_failed() - f0, 0);
+    model_set(&f->md, k, v);
+    CHECK_EQ_INT(verify(f->m, f->t, &f->md), 0);
+}
+
 static void test_insert_enomem(void)
 {
     struct fixture f;
@@ -231,15 +246,7 @@ static void test_insert_enomem(void)
      * 8 + n shares key 8's bin, whose home slot holds key 8 */
     const uintptr_t empty_bin_key = 3, busy_bin_key = 8 + f.n;
     CHECK(f.n == 64 && busy_bin_key < MKEYS);
-    /* An insert into a free home slot allocates nothing: it cannot fail. */
-    uintptr_t v0 = hv_new(empty_bin_key);
-    long f0 = chm_test_allocs_failed();
-    arm(0, 1);
-    CHECK_EQ_INT(chm_put_if_absent(f.t, empty_bin_key, v0, NULL), CHM_OK);
-    disarm();
-    CHECK_EQ_INT(chm_test_allocs_failed() - f0, 0);
-    model_set(&f.md, empty_bin_key, v0);
-    CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
+    put_into_free_home(&f, empty_bin_key);
     /* Removed while we stay pinned, the entry keeps the home slot (its
      * grace period cannot pass), so the bin is empty but every insert into
      * it must allocate - and may fail. */
@@ -283,14 +290,7 @@ static void test_home_slot_reused(void)
     fx_open(&f);
     const uintptr_t k = 3; /* an empty bin */
     for (int round = 0; round < 3; round++) {
-        uintptr_t v = hv_new(k);
-        long f0 = chm_test_allocs_failed();
-        arm(0, 1);
-        CHECK_EQ_INT(chm_put_if_absent(f.t, k, v, NULL), CHM_OK);
-        disarm();
-        CHECK_EQ_INT(chm_test_allocs_failed() - f0, 0);
-        model_set(&f.md, k, v);
-        CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
+        put_into_free_home(&f, k);
         CHECK_EQ_INT(chm_remove(f.t, k, NULL), CHM_OK);
         model_del(&f.md, k);
         fx_rejoin(&f);
