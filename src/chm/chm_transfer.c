@@ -38,9 +38,11 @@
  * thread filled the 64-bin table with 200k entries, whose recovery (a
  * dozen doublings, each copying every entry) took most of a second more.
  * Allocated first, a slow malloc delays only its own thread: another one
- * claims the resize with its own table.  The bins are initialised
- * (every page of the table touched) only after the claim, so a thread that
- * loses the race has paid for an untouched allocation only.
+ * claims the resize with its own table.  Heap tables (below 2 MiB, or in
+ * sanitizer builds) have their bins initialised only after the claim;
+ * mapped tables need no initialisation (the kernel zero-fills them on first
+ * touch).  Either way a thread that loses the race has paid for an
+ * untouched allocation only.
  *
  * Why readers are safe: a bin's forwarding node is installed only after both
  * halves are complete in the next table, and entries present before the
