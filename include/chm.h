@@ -211,6 +211,8 @@ typedef struct chm_stats {
     uint64_t reclaimed;         /* of those, freed */
     uint64_t pending_garbage;   /* retired - reclaimed */
     unsigned threads;           /* handles currently joined */
+    uint64_t table_bytes_recycled; /* bytes of freed tables that new tables
+                                      reused instead of fresh memory */
 } chm_stats_t;
 
 /* Snapshot of the counters (each read atomically, not all at one instant). */

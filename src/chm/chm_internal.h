@@ -138,6 +138,7 @@ typedef struct chm_table {
     struct chm_table *fwd_target;       /* the table bins moved to */
     size_t bytes;                       /* allocated size */
     bool mapped;                        /* from mmap (else the heap) */
+    struct chm_spares *spares;          /* mapped: where its memory goes */
     /* References that keep the memory alive: 1 until the table's own
      * grace period has passed (chm_table_retire), plus 1 per home node
      * retired as an entry whose callback has not run yet.  The last one
@@ -160,6 +161,20 @@ typedef struct chm_cell {
     _Atomic int64_t v;
     char pad[CHM_CACHELINE - sizeof(int64_t)];
 } chm_cell_t;
+
+/* Memory of freed mapped tables, kept for the map's next table
+ * (chm_spare.c). */
+#define CHM_MAX_SPARES 8
+typedef struct chm_spare {
+    void *p;
+    size_t bytes;
+} chm_spare_t;
+typedef struct chm_spares {
+    pthread_mutex_t lock;
+    chm_spare_t r[CHM_MAX_SPARES];     /* under lock */
+    unsigned n;                        /* under lock */
+    _Atomic uint64_t recycled;         /* bytes reused, for chm_stats */
+} chm_spares_t;
 
 #define CHM_THREAD_MAGIC 0x63686d74u /* "chmt" */
 
@@ -208,6 +223,7 @@ struct chm {
     _Atomic uint64_t resizes, treeifications, untreeifications;
     _Atomic int64_t tree_bins;
     _Atomic uint64_t reclaimed_at_free;  /* reclaimed by chm_free */
+    chm_spares_t spares;
 };
 
 /* ---- hashing and key comparison (chm_hash.c) -------------------------- */
@@ -237,6 +253,16 @@ void chm_dealloc(void *p);
 #define CHM_HUGE_PAGE ((size_t)2 << 20)
 void *chm_alloc_table(size_t *bytes, bool *mapped);
 void chm_dealloc_table(void *p, size_t bytes, bool mapped);
+/* Spares (chm_spare.c).  keep: take a mapped table's memory, which no
+ * thread can reach any more, instead of unmapping it; false when the list
+ * is full (the caller unmaps).  reuse: move spares into the start of
+ * [p, p + bytes), fresh mapped memory of a table not yet published,
+ * largest first while they fit, and clear them; returns the bytes reused.
+ * release: chm_free only, unmaps every spare. */
+void chm_spares_init(chm_spares_t *s);
+bool chm_spares_keep(chm_spares_t *s, void *p, size_t bytes);
+size_t chm_spares_reuse(chm_spares_t *s, void *p, size_t bytes);
+void chm_spares_release(chm_spares_t *s);
 #ifdef CHM_FAULT_INJECTION
 void chm_test_fail_allocs(long after, long count);
 long chm_test_allocs_failed(void);
@@ -320,7 +346,7 @@ void chm_counter_add(chm_thread_t *t, int64_t delta);
 int64_t chm_counter_sum(chm_t *m);
 
 /* ---- tables and resize (chm_transfer.c) ------------------------------- */
-chm_table_t *chm_table_new(size_t n);
+chm_table_t *chm_table_new(chm_t *m, size_t n);
 void chm_table_free_now(chm_table_t *t);
 /* Drop one reference (see chm_table_t.refs); frees the table on the last. */
 void chm_table_unref(chm_table_t *t);

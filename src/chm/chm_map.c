@@ -117,8 +117,10 @@ chm_t *chm_new(const chm_type *type, size_t initial_capacity)
     m->ncells = chm_cells_for_cpus();
     m->cells = chm_alloc_aligned(CHM_CACHELINE, m->ncells * sizeof *m->cells);
     size_t n = chm_initial_bins(initial_capacity);
-    chm_table_t *tab = m->cells != NULL ? chm_table_new(n) : NULL;
+    chm_spares_init(&m->spares);
+    chm_table_t *tab = m->cells != NULL ? chm_table_new(m, n) : NULL;
     if (tab == NULL) {
+        chm_spares_release(&m->spares);
         chm_dealloc(m->cells);
         chm_dealloc(m);
         return NULL;
@@ -176,6 +178,7 @@ void chm_free(chm_t *m)
         chm_free_bin(m, atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_relaxed));
     chm_table_free_now(tab);
+    chm_spares_release(&m->spares);
     chm_epoch_free_threads(m);
     pthread_mutex_destroy(&m->threads_lock);
     chm_dealloc(m->cells);
@@ -1020,6 +1023,8 @@ void chm_stats(chm_t *m, chm_stats_t *out)
     out->tree_bins = trees < 0 ? 0 : (size_t)trees;
     out->reclaimed = atomic_load_explicit(&m->reclaimed_at_free,
                                           memory_order_relaxed);
+    out->table_bytes_recycled = atomic_load_explicit(&m->spares.recycled,
+                                                     memory_order_relaxed);
     /* relaxed: statistics; the mutex keeps the list of handles stable. */
     pthread_mutex_lock(&m->threads_lock);
     for (chm_thread_t *t = m->threads; t != NULL; t = t->all_next) {

@@ -71,20 +71,25 @@
 
 #include "chm_internal.h"
 
-/* A table of n bins whose bins are not initialised yet (the caller runs
- * chm_table_init_bins): only its header is written, so an allocation that
- * turns out not to be needed costs no page of the bins.  NULL on ENOMEM. */
-static chm_table_t *chm_table_alloc(size_t n)
+/* A table of n bins for map m whose bins are not initialised yet (the
+ * caller runs chm_table_init_bins): only its header is written, so an
+ * allocation that turns out not to be needed costs no page of the bins -
+ * except the spares of m moved into a mapped table (chm_spare.c), which are
+ * cleared here.  NULL on ENOMEM. */
+static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
 {
     size_t bytes = sizeof(chm_table_t) + n * sizeof(chm_bin_t);
     bool mapped;
     chm_table_t *tab = chm_alloc_table(&bytes, &mapped);
     if (tab == NULL)
         return NULL;
+    if (mapped)
+        (void)chm_spares_reuse(&m->spares, tab, bytes);
     tab->n = n;
     tab->fwd_target = NULL;
     tab->bytes = bytes;
     tab->mapped = mapped;
+    tab->spares = mapped ? &m->spares : NULL;
     atomic_init(&tab->refs, 1);
     memset(&tab->epoch, 0, sizeof tab->epoch);
     memset(&tab->fwd, 0, sizeof tab->fwd);
@@ -109,9 +114,9 @@ static void chm_table_init_bins(chm_table_t *tab)
     }
 }
 
-chm_table_t *chm_table_new(size_t n)
+chm_table_t *chm_table_new(chm_t *m, size_t n)
 {
-    chm_table_t *tab = chm_table_alloc(n);
+    chm_table_t *tab = chm_table_alloc(m, n);
     if (tab != NULL)
         chm_table_init_bins(tab);
     return tab;
@@ -119,7 +124,12 @@ chm_table_t *chm_table_new(size_t n)
 
 void chm_table_free_now(chm_table_t *tab)
 {
-    chm_dealloc_table(tab, tab->bytes, tab->mapped);
+    size_t bytes = tab->bytes;
+    bool mapped = tab->mapped;
+    /* read before the memory is kept: a spare's pages may be taken back */
+    if (mapped && chm_spares_keep(tab->spares, tab, bytes))
+        return;
+    chm_dealloc_table(tab, bytes, mapped);
 }
 
 void chm_table_unref(chm_table_t *tab)
@@ -465,7 +475,7 @@ chm_table_t *chm_help_transfer(chm_thread_t *t, chm_table_t *tab,
 static int chm_start_resize(chm_thread_t *t, chm_table_t *tab, int64_t sc)
 {
     chm_t *m = t->map;
-    chm_table_t *nt = chm_table_alloc(tab->n << 1);
+    chm_table_t *nt = chm_table_alloc(m, tab->n << 1);
     if (nt == NULL)
         return CHM_ENOMEM;
     if (!atomic_compare_exchange_strong_explicit(&m->size_ctl, &sc,
