@@ -389,6 +389,27 @@ static bool chm_leave_resize(chm_t *m, size_t n)
  * (moved size_ctl to stamp + 2) for nt, which it allocated and initialised
  * beforehand, and publishes it here; otherwise it joined a published one.
  */
+/* How far ahead of the bin being moved chm_transfer_prefetch looks. */
+#define CHM_TRANSFER_AHEAD 8
+
+/* A transfer reads bins in order, which the hardware prefetcher streams in,
+ * and with each bin its home node (same line).  What misses the cache is
+ * the heap nodes: profiling a single-thread growth to 1.5M keys put half of
+ * chm_transfer_bin's time on the first load from a heap node.  So, while
+ * bin j + CHM_TRANSFER_AHEAD is moved, start loading the first heap node of
+ * bin j.  The loads here are relaxed: they are hints, nothing loaded is
+ * dereferenced but the home node, which lives in tab (alive: we are
+ * pinned); a prefetch of any address cannot fault. */
+static inline void chm_transfer_prefetch(chm_table_t *tab, size_t j)
+{
+    chm_node_t *h = atomic_load_explicit(&tab->bins[j].head,
+                                         memory_order_relaxed);
+    if (h == &tab->bins[j].home)
+        h = atomic_load_explicit(&h->next, memory_order_relaxed);
+    if (h != NULL)
+        __builtin_prefetch(h);
+}
+
 static void chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
                          bool start)
 {
@@ -412,6 +433,8 @@ static void chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
         if (!chm_claim_stride(m, stride, &i, &bound))
             break;
         while (i > bound) {
+            if (i - 1 >= bound + CHM_TRANSFER_AHEAD)
+                chm_transfer_prefetch(tab, i - 1 - CHM_TRANSFER_AHEAD);
             if (chm_transfer_bin(t, tab, nt, i - 1)) {
                 i--;
                 moved++;
