@@ -196,6 +196,34 @@ static void chm_alloc_backoff(unsigned *attempt)
 }
 
 /* Move list bin f (locked, still the head of tab->bins[i]) into nt. */
+/* A side of a split that received no copy is the lastRun tail alone: heap
+ * nodes only, and its bin's home slot in nt unused (nt's slots of bins i
+ * and i + n are claimed only by the copies of this transfer until the bins
+ * are published).  Left so, every lookup in that bin would cost a second
+ * miss; after a growth to 3M keys one non-empty bin in twelve was like
+ * this.  Copy the tail's first entry into the home slot instead; the copy
+ * links to the rest of the tail.  Returns the node the side now starts
+ * with: `run` itself when no home copy could be made (then nothing
+ * changed). */
+static chm_node_t *chm_transfer_home_first(const chm_t *m, chm_table_t *nt,
+                                           size_t j, chm_node_t *run)
+{
+    /* relaxed: the old bin is locked, run's val and next change only
+     * under that lock */
+    chm_node_t *q = chm_node_new_at(nt, j, run->hash, run->key,
+                        atomic_load_explicit(&run->val, memory_order_relaxed),
+                        atomic_load_explicit(&run->next, memory_order_relaxed));
+    if (q == NULL)
+        return run; /* out of memory: the tail stays as it was */
+    if (q->home == 0) {
+        /* the slot was taken after all: no gain in a heap copy.  SAFETY:
+         * never published. */
+        chm_node_free_now(m, q, false);
+        return run;
+    }
+    return q;
+}
+
 static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
                               chm_table_t *nt, size_t i, chm_node_t *f)
 {
@@ -261,6 +289,16 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
         }
         chm_alloc_backoff(&attempt);
     }
+    chm_node_t *run_copied = NULL; /* last_run, if copied to a home slot */
+    if (last_run != NULL) {
+        chm_node_t **side = run_bit == 0 ? &lo : &hi;
+        if (*side == last_run) {
+            *side = chm_transfer_home_first(m, nt, run_bit == 0 ? i : i + n,
+                                            last_run);
+            if (*side != last_run)
+                run_copied = last_run;
+        }
+    }
     /* release: the copies' fields must be visible to readers that load
      * these bins (acquire). */
     atomic_store_explicit(&nt->bins[i].head, lo, memory_order_release);
@@ -276,6 +314,10 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
         chm_retire_shell(t, p);
         p = nx;
     }
+    /* SAFETY: likewise: the new bin starts with its home copy, which links
+     * to what followed last_run, so nothing in the map points to it. */
+    if (run_copied != NULL)
+        chm_retire_shell(t, run_copied);
 }
 
 /* Move tree bin b (locked, still the head of tab->bins[i]) into nt. */
