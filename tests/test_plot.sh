@@ -293,6 +293,33 @@ else
     not_ok plot_null_left_out "$chmstress run -m chm,null failed:" "$(tail -n 5 "$tmp/cs.log")"
 fi
 
+# ---- one resize, alone in its sampling interval -----------------------------------
+# A run with a single resize, in its last sampling interval: one resize mark
+# and no "×N" label to draw.  gnuplot 5.4.4 segfaulted plotting labels of
+# which none was defined when the resize data had one row (found by make
+# bench: an exchange run that resized once, at the end of its prefill).
+mkdir -p "$tmp/one"
+if jq '.runs |= map(if .map == "chm" then
+            (.phase == "measure") as $m
+            | .timeline |= (length as $n | to_entries
+                | map(.value + {resizes: (if $m and .key == $n - 1 then 1 else 0 end)}))
+        else . end)' "$tmp/rh/r.json" >"$tmp/one/r.json" 2>"$tmp/jq.err"; then
+    if PLOT_DATA_DIR=$tmp/one/data run_plot plot_single_resize "$tmp/one/r.json"; then
+        errs=()
+        f=$tmp/one/data/timeline-read-heavy-chm-t1.tl-resize.tsv
+        ones=$(awk '$3 == 1' "$f" 2>/dev/null | wc -l)
+        more=$(awk '$3 > 1' "$f" 2>/dev/null | wc -l)
+        [ "$ones" -eq 1 ] && [ "$more" -eq 0 ] ||
+            errs+=("the chm t1 timeline data should hold one resize: $ones rows of 1, $more of more")
+        check_png_one() { [ -n "$(png_size "$1")" ] || errs+=("$(basename "$1") is not a PNG"); }
+        check_png_one "$tmp/one/r/timeline-read-heavy-chm-t1.png"
+        check_png_one "$tmp/one/r/timeline-read-heavy-chm-t2.png"
+        if [ ${#errs[@]} -eq 0 ]; then ok plot_single_resize; else not_ok plot_single_resize "${errs[@]}"; fi
+    fi
+else
+    not_ok plot_single_resize "jq could not edit the result:" "$(cat "$tmp/jq.err")"
+fi
+
 # ---- bad input: exit 2, the file named, nothing drawn ------------------------------
 # bad_input NAME FILE PATTERN: scripts/plot FILE must exit 2 with a one-line
 # message on stderr naming FILE and matching PATTERN, print nothing on

@@ -14,6 +14,9 @@
 #                  time (s), name, 1 when measured
 #   has_mops, has_table, has_size    1 when the file has such data
 #   y2log          1: log scale on y2;  nresize: resizes in the run
+#   nmulti         rows of fresize with more than one resize (0: no "×N"
+#                  labels are plotted - gnuplot 5.4.4 segfaults plotting
+#                  labels whose every point is undefined)
 
 set encoding utf8
 W = 1120
@@ -118,9 +121,13 @@ if (int(nresize) > 0) {
         # a dot on the table size line; "×N" beside it when one sampling
         # interval saw N > 1 resizes
         cmd = cmd . sprintf(", '%s' using 1:($2 > 0 ? $2 : NaN) axes x1y2 with points pt 7 ps 0.8 lc rgb '#C00000' notitle", fresize)
-        cmd = cmd . sprintf(", '%s' using 1:($3 > 1 && $2 > 0 ? $2 : NaN):(sprintf('×%%d', $3)) axes x1y2 with labels left offset 0.4, -0.7 font ',8' tc rgb '#C00000' notitle", fresize)
+        if (int(nmulti) > 0) {
+            cmd = cmd . sprintf(", '%s' using 1:($3 > 1 && $2 > 0 ? $2 : NaN):(sprintf('×%%d', $3)) axes x1y2 with labels left offset 0.4, -0.7 font ',8' tc rgb '#C00000' notitle", fresize)
+        }
     } else {
-        cmd = cmd . sprintf(", '%s' using 1:($3 > 1 ? ytop * 0.93 : NaN):(sprintf('×%%d', $3)) with labels left offset 0.3, 0 font ',8' tc rgb '#C00000' notitle", fresize)
+        if (int(nmulti) > 0) {
+            cmd = cmd . sprintf(", '%s' using 1:($3 > 1 ? ytop * 0.93 : NaN):(sprintf('×%%d', $3)) with labels left offset 0.3, 0 font ',8' tc rgb '#C00000' notitle", fresize)
+        }
     }
     sep = ', '
 }
