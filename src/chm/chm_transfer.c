@@ -195,7 +195,6 @@ static void chm_alloc_backoff(unsigned *attempt)
     nanosleep(&ts, NULL);
 }
 
-/* Move list bin f (locked, still the head of tab->bins[i]) into nt. */
 /* A side of a split that received no copy is the lastRun tail alone: heap
  * nodes only, and its bin's home slot in nt unused (nt's slots of bins i
  * and i + n are claimed only by the copies of this transfer until the bins
@@ -224,6 +223,7 @@ static chm_node_t *chm_transfer_home_first(const chm_t *m, chm_table_t *nt,
     return q;
 }
 
+/* Move list bin f (locked, still the head of tab->bins[i]) into nt. */
 static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
                               chm_table_t *nt, size_t i, chm_node_t *f)
 {
@@ -426,11 +426,6 @@ static bool chm_leave_resize(chm_t *m, size_t n)
     return sc - 2 == chm_resize_stamp(n);
 }
 
-/*
- * Move bins of tab into nt.  start: this thread has just claimed the resize
- * (moved size_ctl to stamp + 2) for nt, which it allocated and initialised
- * beforehand, and publishes it here; otherwise it joined a published one.
- */
 /* How far ahead of the bin being moved chm_transfer_prefetch looks. */
 #define CHM_TRANSFER_AHEAD 8
 
@@ -452,6 +447,11 @@ static inline void chm_transfer_prefetch(chm_table_t *tab, size_t j)
         __builtin_prefetch(h);
 }
 
+/*
+ * Move bins of tab into nt.  start: this thread has just claimed the resize
+ * (moved size_ctl to stamp + 2) for nt, which it allocated and initialised
+ * beforehand, and publishes it here; otherwise it joined a published one.
+ */
 static void chm_transfer(chm_thread_t *t, chm_table_t *tab, chm_table_t *nt,
                          bool start)
 {
