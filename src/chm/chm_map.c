@@ -221,6 +221,27 @@ static chm_compute_action chm_call_compute(chm_t *m, chm_compute_fn fn,
 
 /* ---- lookup ------------------------------------------------------------ */
 
+/* The node holding key in the list or tree bin f, or NULL (also for a
+ * reservation, which holds no entry yet).  Lock-free: chm_find's read of a
+ * bin, also used by writers that can answer without the lock when the
+ * key's presence alone decides (see chm_put_val, chm_replace_node); such an
+ * answer linearizes where a get's would. */
+static inline chm_node_t *chm_bin_find(const chm_t *m, chm_node_t *f,
+                                       uint64_t h, uintptr_t key)
+{
+    if (f->kind == CHM_K_TREEBIN)
+        return chm_tree_find(m, (chm_treebin_t *)f, h, key);
+    if (f->kind != CHM_K_NODE)
+        return NULL;
+    /* acquire: pairs with the release that published each next pointer,
+     * so the node behind it is visible (I1) */
+    for (chm_node_t *e = f; e != NULL;
+         e = atomic_load_explicit(&e->next, memory_order_acquire))
+        if (e->hash == h && chm_key_eq(m, e->key, key))
+            return e;
+    return NULL;
+}
+
 /* The node holding key in tab (following forwarding nodes), or NULL.  The
  * caller is pinned: every node and table reached stays alive (I4). */
 static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
@@ -233,47 +254,16 @@ static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
             &tab->bins[chm_bin_index(h, tab->n)].head, memory_order_acquire);
         if (e == NULL)
             return NULL;
-        switch (e->kind) {
-        case CHM_K_NODE:
-            for (; e != NULL;
-                 e = atomic_load_explicit(&e->next, memory_order_acquire))
-                if (e->hash == h && chm_key_eq(m, e->key, key))
-                    return e;
-            return NULL;
-        case CHM_K_FWD:
+        if (e->kind != CHM_K_FWD)
+            return chm_bin_find(m, e, h, key);
 #ifdef CHM_MUTANT_GET_IGNORES_FWD
-            /* MUTANT get_ignores_fwd: a forwarding node reads as empty. */
-            return NULL;
-#endif
-            /* SAFETY: the forwarding node lives in tab, which is alive; its
-             * target is reachable from tab, so it is alive too (I3, I4). */
-            tab = chm_fwd_table(e);
-            continue;
-        case CHM_K_TREEBIN:
-            return chm_tree_find(m, (chm_treebin_t *)e, h, key);
-        default: /* a reservation holds no entry yet */
-            return NULL;
-        }
-    }
-}
-
-/* The node holding key in the list or tree bin f, or NULL: a lock-free
- * read like chm_find's, for writers that can answer without the lock when
- * the key's presence alone decides (see chm_put_val, chm_replace_node).
- * Such an answer linearizes where a get's would. */
-static chm_node_t *chm_bin_find(const chm_t *m, chm_node_t *f, uint64_t h,
-                                uintptr_t key)
-{
-    if (f->kind == CHM_K_TREEBIN)
-        return chm_tree_find(m, (chm_treebin_t *)f, h, key);
-    if (f->kind != CHM_K_NODE)
+        /* MUTANT get_ignores_fwd: a forwarding node reads as empty. */
         return NULL;
-    /* acquire: as in chm_find */
-    for (chm_node_t *e = f; e != NULL;
-         e = atomic_load_explicit(&e->next, memory_order_acquire))
-        if (e->hash == h && chm_key_eq(m, e->key, key))
-            return e;
-    return NULL;
+#endif
+        /* SAFETY: the forwarding node lives in tab, which is alive; its
+         * target is reachable from tab, so it is alive too (I3, I4). */
+        tab = chm_fwd_table(e);
+    }
 }
 
 bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
