@@ -177,7 +177,9 @@ void chm_free(chm_t *m)
     for (size_t i = 0; i < tab->n; i++)
         chm_free_bin(m, atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_relaxed));
-    chm_table_free_now(tab);
+    /* Straight back to the system: keeping it as a spare (chm_table_free_now)
+     * would only mark it MADV_FREE for chm_spares_release to unmap. */
+    chm_dealloc_table(tab, tab->bytes, tab->mapped);
     chm_spares_release(&m->spares);
     chm_epoch_free_threads(m);
     pthread_mutex_destroy(&m->threads_lock);
