@@ -265,6 +265,9 @@ static const bad_case bad_cases[] = {
     {"check_unknown", WITH_PHASE(", \"check\": \"full\""),
      {"check", "linearizability"}},
     {"repeat_zero", WITH_PHASE(", \"repeat\": 0"), {"repeat"}},
+    {"order_unknown", WITH_PHASE(", \"order\": \"random\""),
+     {"order", "listed"}},
+    {"order_type", WITH_PHASE(", \"order\": 1"), {"order"}},
     {"latency_sample", WITH_PHASE(", \"latency_sample\": 2"), {"latency_sample"}},
     {"map_capacity_type", WITH_PHASE(", \"map\": {\"initial_capacity\": \"big\"}"),
      {"map.initial_capacity"}},
@@ -420,6 +423,7 @@ static void test_defaults(void)
     CHECK_EQ_U64(c->seed, 1);
     CHECK_EQ_INT(c->check, CS_CHECK_COUNTS);
     CHECK_EQ_INT(c->repeat, 1);
+    CHECK_EQ_INT(c->order, CS_ORDER_SHUFFLED);
     CHECK(c->prefill == 0.75);
     CHECK_EQ_U64(c->keys.range, 4194304);
     CHECK_EQ_INT(c->keys.dist, CS_DIST_UNIFORM);
@@ -469,7 +473,8 @@ static void test_all_fields(void)
         "\"replace\": 4, \"replace_if\": 5, \"remove\": 6, \"remove_if\": 7, "
         "\"compute\": 8, \"scan\": 9, \"size\": 10, \"iterate\": 45}}],\n"
         " \"threads\": [4, 1, 8], \"maps\": [\"chm\"], \"seed\": 9223372036854775807,\n"
-        " \"check\": \"linearizability\", \"repeat\": 3, \"latency_sample\": 1,\n"
+        " \"check\": \"linearizability\", \"repeat\": 3, \"order\": \"listed\",\n"
+        " \"latency_sample\": 1,\n"
         " \"resizer\": {\"enabled\": true, \"interval_ms\": 0.5}}\n");
     char *err;
     int rc = load_captured(p, &cfg_, &err);
@@ -495,6 +500,7 @@ static void test_all_fields(void)
     CHECK_EQ_U64(c->seed, INT64_MAX);
     CHECK_EQ_INT(c->check, CS_CHECK_LINEARIZABILITY);
     CHECK_EQ_INT(c->repeat, 3);
+    CHECK_EQ_INT(c->order, CS_ORDER_LISTED);
     CHECK(c->latency_sample == 1.0);
     CHECK(c->resizer);
     CHECK(c->resizer_interval_ms == 0.5);
@@ -555,7 +561,7 @@ static void check_round_trip(const char *path, const cs_config *c)
     /* every documented field is there */
     static const char *const fields[] = {
         "name", "description", "map", "keys", "prefill", "phases", "threads",
-        "maps", "seed", "check", "repeat", "latency_sample", "resizer",
+        "maps", "seed", "check", "repeat", "order", "latency_sample", "resizer",
         "linearizability"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         CHECK_MSG(json_object_get(j1, fields[i]) != NULL, "%.200s: to_json lacks %s",
@@ -648,6 +654,7 @@ static void test_validate(void)
         {"seed too big", NULL, {"seed", "--seed"}},
         {"repeat 0", NULL, {"repeat", "--repeat"}},
         {"duplicate threads", NULL, {"threads[1]", "-t"}},
+        {"order out of range", NULL, {"order", "--order"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         c = cfg_;
@@ -660,6 +667,7 @@ static void test_validate(void)
         case 5: c.seed = UINT64_MAX; break;
         case 6: c.repeat = 0; break;
         case 7: c.nthreads = 2; c.threads[1] = c.threads[0]; break;
+        case 8: c.order = (cs_order)7; break;
         }
         int rc = validate_captured(&c, &err);
         const char *needles[5] = {p, cases[i].needles[0], cases[i].needles[1],
@@ -987,6 +995,8 @@ static void test_cli_bad_flags(void)
         {"-d and -n", {"run", "-w", ok, "-d", "1", "-n", "10"}, {"-d", "-n"}},
         {"--check bogus", {"run", "-w", ok, "--check", "bogus"}, {"--check"}},
         {"--repeat 0", {"run", "-w", ok, "--repeat", "0"}, {"--repeat"}},
+        {"--order random", {"run", "-w", ok, "--order", "random"},
+         {"--order", "random", "listed"}},
         {"extra argument", {"run", "-w", ok, "extra-arg"}, {"extra-arg"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1027,7 +1037,8 @@ static bool has_flag(const char *text, const char *flag)
 static void test_cli_help(void)
 {
     static const char *const flags[] = {"-w", "-m", "-t", "-d", "-n", "--seed",
-                                        "--check", "-o", "--quiet", "--repeat"};
+                                        "--check", "-o", "--quiet", "--repeat",
+                                        "--order"};
     cli_result r = cli_run(ARGS("--help"));
     CHECK_EQ_INT(r.status, 0);
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)

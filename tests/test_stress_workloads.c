@@ -482,6 +482,112 @@ static void test_several_workloads_one_file(void)
     CHECK_EQ_INT(run_chmstress(many, 0), 2);
 }
 
+/* The measured runs' (map, threads) of one repeat, in run order, as
+ * "map/threads map/threads ..." into buf. */
+static void run_order(json_t *root, int repeat, char *buf, size_t n)
+{
+    json_t *r;
+    size_t i, len = 0;
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(root, "runs"), i, r) {
+        if (json_integer_value(json_object_get(r, "repeat")) != repeat ||
+            !json_is_true(json_object_get(r, "measure")))
+            continue;
+        len += (size_t)snprintf(buf + len, n - len, "%s%s/%lld",
+                                len ? " " : "",
+                                json_string_value(json_object_get(r, "map")),
+                                (long long)json_integer_value(
+                                    json_object_get(r, "threads")));
+        if (len >= n)
+            return;
+    }
+}
+
+/* --order: listed runs maps as given, each over the thread counts; the
+ * default (shuffled) runs every map x threads once per repeat, in orders
+ * that differ between repeats and come back with the same seed; either
+ * way the summary lists maps and threads as given. */
+static void test_run_order(void)
+{
+    static const char *const listed =
+        "chm/1 chm/2 locked/1 locked/2 null/1 null/2";
+    char path[512], out[512], seen[3][256], again[256];
+    if (!test_paths("exchange.json", path, "order.json", out))
+        return;
+    const char *args[] = { "run", "-w", path, "-m", "chm,locked,null",
+                           "-t", "1,2", "-d", "0.005", "-k", "1024",
+                           "--repeat", "3", "--seed", "5", "-o", out,
+                           "--quiet", "--order", "listed", NULL };
+    json_t *root = run_and_load(NULL, args, 0, 0, out);
+    if (root == NULL)
+        return;
+    CHECK_EQ_STR(json_string_value(json_object_get(
+                     json_object_get(root, "config"), "order")), "listed");
+    for (int r = 0; r < 3; r++) {
+        run_order(root, r, seen[0], sizeof seen[0]);
+        CHECK_EQ_STR(seen[0], listed);
+    }
+    json_decref(root);
+
+    args[18] = NULL; /* the default order */
+    for (int pass = 0; pass < 2; pass++) {
+        root = run_and_load(NULL, args, 0, 0, out);
+        if (root == NULL)
+            return;
+        CHECK_EQ_STR(json_string_value(json_object_get(
+                         json_object_get(root, "config"), "order")), "shuffled");
+        if (pass == 1) {
+            run_order(root, 2, again, sizeof again);
+            CHECK_MSG(strcmp(again, seen[2]) == 0,
+                      "the same seed ran '%.100s', then '%.100s'", seen[2], again);
+            json_decref(root);
+            break;
+        }
+        for (int r = 0; r < 3; r++) {
+            run_order(root, r, seen[r], sizeof seen[r]);
+            /* each map x threads once: the same words as listed */
+            char a[256], b[256], *wa[8], *wb[8], *save;
+            int na = 0, nb = 0;
+            snprintf(a, sizeof a, "%s", seen[r]);
+            snprintf(b, sizeof b, "%s", listed);
+            for (char *w = strtok_r(a, " ", &save); w && na < 8;
+                 w = strtok_r(NULL, " ", &save))
+                wa[na++] = w;
+            for (char *w = strtok_r(b, " ", &save); w && nb < 8;
+                 w = strtok_r(NULL, " ", &save))
+                wb[nb++] = w;
+            CHECK_EQ_INT(na, 6);
+            CHECK_EQ_INT(nb, 6);
+            for (int i = 0; i < nb; i++) {
+                int hits = 0;
+                for (int j = 0; j < na; j++)
+                    hits += strcmp(wa[j], wb[i]) == 0;
+                CHECK_MSG(hits == 1, "repeat %d ran %.20s %d times: %.100s", r,
+                          wb[i], hits, seen[r]);
+            }
+        }
+        CHECK_MSG(strcmp(seen[0], seen[1]) != 0 || strcmp(seen[1], seen[2]) != 0,
+                  "three repeats ran in one order: %.100s", seen[0]);
+        /* the summary is in the listed order, whatever the run order */
+        json_t *row;
+        size_t i;
+        char sum[256];
+        size_t len = 0;
+        sum[0] = '\0';
+        json_array_foreach(json_object_get(root, "summary"), i, row) {
+            if (!json_is_true(json_object_get(row, "measure")))
+                continue;
+            len += (size_t)snprintf(sum + len, sizeof sum - len, "%s%s/%lld",
+                                    len ? " " : "",
+                                    json_string_value(json_object_get(row, "map")),
+                                    (long long)json_integer_value(
+                                        json_object_get(row, "threads")));
+        }
+        CHECK_EQ_STR(sum, listed);
+        json_decref(root);
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/chmstress-wl-XXXXXX",
@@ -496,6 +602,7 @@ int main(void)
     run_test("sigint_during_prefill", test_sigint_during_prefill);
     run_test("sigint_during_check", test_sigint_during_check);
     run_test("several_workloads_one_file", test_several_workloads_one_file);
+    run_test("run_order", test_run_order);
     int rc = check_finish();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

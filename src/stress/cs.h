@@ -93,6 +93,17 @@ typedef enum cs_check_mode {
     CS_CHECK_LINEARIZABILITY, /* issue 4: accepted, runs counts for now */
 } cs_check_mode;
 
+/* The order of a repeat's runs (one map at one thread count each).  A run
+ * inherits the state the previous one left: on a VM, memory the previous
+ * run has just freed faults in many times faster than fresh memory, so a
+ * fixed order hands the same maps the same advantage every repeat.
+ * SHUFFLED (the default) draws each repeat's order from the seed. */
+typedef enum cs_order {
+    CS_ORDER_SHUFFLED,
+    CS_ORDER_LISTED,     /* maps as listed, each over the thread counts */
+} cs_order;
+int cs_order_from_name(const char *name); /* -1 if unknown */
+
 /* The fully resolved configuration of one invocation: the workload file,
  * with command-line flags applied on top. */
 typedef struct cs_config {
@@ -111,6 +122,7 @@ typedef struct cs_config {
     uint64_t seed;
     cs_check_mode check;
     unsigned repeat;         /* >= 1 */
+    cs_order order;          /* of the runs within each repeat */
     /* a resizer thread calling reserve() while workers run (resize-storm) */
     bool resizer;
     double resizer_interval_ms;

@@ -25,7 +25,8 @@ static void cs_run_usage(FILE *f)
         "usage: chmstress run -w FILE [-m MAP[,MAP..]] [-t N[,N..]]\n"
         "                     [-d SECONDS | -n OPS] [--seed N]\n"
         "                     [--check none|counts|linearizability]\n"
-        "                     [-k KEYS] [-o OUT.json] [--repeat N] [--quiet]\n"
+        "                     [-k KEYS] [-o OUT.json] [--repeat N]\n"
+        "                     [--order shuffled|listed] [--quiet]\n"
         "\n"
         "  -w, --workload FILE   the workload (JSON; see chmstress(1)); repeat\n"
         "                        -w to run several into one result file\n"
@@ -38,6 +39,9 @@ static void cs_run_usage(FILE *f)
         "      --check MODE      none | counts (default) | linearizability\n"
         "  -o, --out FILE        result file (default results/NAME-TIME.json)\n"
         "      --repeat N        run everything N times: medians and spread\n"
+        "      --order ORDER     shuffled (default: each repeat runs its maps\n"
+        "                        and thread counts in an order drawn from the\n"
+        "                        seed) | listed (as given to -m and -t)\n"
         "  -q, --quiet           no progress line, no summary table\n"
         "  -h, --help            this help\n"
         "\n"
@@ -138,7 +142,7 @@ static int cs_parse_maps(const char *arg, cs_config *cfg)
 typedef struct cs_run_flags {
     const char *workloads[CS_MAX_WORKLOADS];
     int nworkloads;
-    const char *maps, *threads, *out, *check;
+    const char *maps, *threads, *out, *check, *order;
     double duration;
     uint64_t ops, seed, repeat, keys;
     bool has_seed, quiet;
@@ -171,6 +175,11 @@ static int cs_parse_flag(int opt, const char *arg, cs_run_flags *f)
             strcmp(arg, "linearizability"))
             return cs_flag_error("--check", arg, "none, counts or linearizability");
         f->check = arg;
+        return CS_EXIT_OK;
+    case 'O':
+        if (cs_order_from_name(arg) < 0)
+            return cs_flag_error("--order", arg, "shuffled or listed");
+        f->order = arg;
         return CS_EXIT_OK;
     case 'R':
         return cs_parse_u64(arg, 1, 1000, &f->repeat) ? CS_EXIT_OK
@@ -210,6 +219,8 @@ static int cs_apply_flags(const cs_run_flags *f, cs_config *cfg)
                    : CS_CHECK_LINEARIZABILITY;
     if (f->repeat > 0)
         cfg->repeat = (unsigned)f->repeat;
+    if (f->order != NULL)
+        cfg->order = (cs_order)cs_order_from_name(f->order);
     if (f->out != NULL)
         snprintf(cfg->out, sizeof cfg->out, "%s", f->out);
     cfg->quiet = f->quiet;
@@ -354,6 +365,7 @@ int cs_cmd_run(int argc, char **argv, const char *git_commit)
         {"check", required_argument, NULL, 'C'},
         {"out", required_argument, NULL, 'o'},
         {"repeat", required_argument, NULL, 'R'},
+        {"order", required_argument, NULL, 'O'},
         {"keys", required_argument, NULL, 'k'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},

@@ -150,6 +150,7 @@ typedef struct cs_row {
     double cpu_median, cpu_max;   /* of mops_cpu (cs_run) */
     unsigned n;
     const cs_run *first;
+    size_t rank;             /* position in the listed order (cs_row_rank) */
 } cs_row;
 
 static int cs_cmp_double(const void *a, const void *b)
@@ -180,7 +181,27 @@ static unsigned cs_row_values(const cs_report *rep, size_t from,
     return n;
 }
 
-/* Rows in first-seen order; returns the count (rows has nruns slots). */
+/* Where a row goes in the tables: maps as listed, then thread counts as
+ * listed, then phases - whatever order the runs ran in (cs_order). */
+static size_t cs_row_rank(const cs_config *cfg, const cs_row *row)
+{
+    int mi = 0, ti = 0;
+    while (mi < cfg->nmaps && strcmp(cfg->maps[mi], row->map) != 0)
+        mi++;
+    while (ti < cfg->nthreads && cfg->threads[ti] != row->threads)
+        ti++;
+    return ((size_t)mi * (CS_MAX_LIST + 1) + (size_t)ti) * CS_MAX_PHASES +
+           (size_t)row->phase;
+}
+
+static int cs_cmp_rank(const void *a, const void *b)
+{
+    size_t x = ((const cs_row *)a)->rank, y = ((const cs_row *)b)->rank;
+    return (x > y) - (x < y);
+}
+
+/* One row per map, thread count and phase, in the listed order; returns
+ * the count (rows has nruns slots). */
 static size_t cs_summary_rows(const cs_report *rep, cs_row *rows, double *tmp)
 {
     size_t nrows = 0;
@@ -203,7 +224,9 @@ static size_t cs_summary_rows(const cs_report *rep, cs_row *rows, double *tmp)
         row->median = cs_median(tmp, row->n);
         row->min = tmp[0];
         row->max = tmp[row->n - 1];
+        row->rank = cs_row_rank(&rep->cfg, row);
     }
+    qsort(rows, nrows, sizeof *rows, cs_cmp_rank);
     return nrows;
 }
 

@@ -42,6 +42,10 @@
  *     "seed": 1,                     integer 0..2^63-1                  (1)
  *     "check": "counts",             none | counts | linearizability ("counts")
  *     "repeat": 1,                   integer 1..1000                    (1)
+ *     "order": "shuffled",           shuffled | listed: the order of the
+ *                                    runs (map x threads) in each repeat;
+ *                                    shuffled draws it from the seed
+ *                                    ("shuffled")
  *     "latency_sample": 0.01,        fraction of ops timed, 0..1     (0.01)
  *     "linearizability": {           history recording for --check
  *       "keys": 64,                  linearizability: sampled keys   (64)
@@ -122,6 +126,12 @@ static const char *const cs_check_names[CS_CHECK_COUNT] = {
     [CS_CHECK_LINEARIZABILITY] = "linearizability",
 };
 
+#define CS_ORDER_COUNT 2
+static const char *const cs_order_names[CS_ORDER_COUNT] = {
+    [CS_ORDER_SHUFFLED] = "shuffled",
+    [CS_ORDER_LISTED] = "listed",
+};
+
 static int cs_name_index(const char *const *names, int n, const char *name)
 {
     if (name == NULL)
@@ -155,6 +165,16 @@ int cs_dist_from_name(const char *name)
 static const char *cs_check_name(cs_check_mode c)
 {
     return (unsigned)c < CS_CHECK_COUNT ? cs_check_names[c] : "?";
+}
+
+static const char *cs_order_name(cs_order o)
+{
+    return (unsigned)o < CS_ORDER_COUNT ? cs_order_names[o] : "?";
+}
+
+int cs_order_from_name(const char *name)
+{
+    return cs_name_index(cs_order_names, CS_ORDER_COUNT, name);
 }
 
 /* ---- message helpers ------------------------------------------------------ */
@@ -842,7 +862,7 @@ static int cs_load_misc(const cs_ld *ld, const json_t *root, cs_config *cfg)
 {
     static const cs_interval prefill_iv = {0.0, 1.0, false, false};
     uint64_t repeat = cfg->repeat;
-    int check = (int)cfg->check;
+    int check = (int)cfg->check, order = (int)cfg->order;
     int rc;
     if ((rc = cs_opt_num(ld, root, "", "prefill", "a fraction of the key range",
                          prefill_iv, &cfg->prefill)) != 0 ||
@@ -852,12 +872,15 @@ static int cs_load_misc(const cs_ld *ld, const json_t *root, cs_config *cfg)
                           &check)) != 0 ||
         (rc = cs_opt_uint(ld, root, "", "repeat", "an integer repeat count", 1,
                           CS_MAX_REPEAT, &repeat)) != 0 ||
+        (rc = cs_opt_enum(ld, root, "", "order", cs_order_names, CS_ORDER_COUNT,
+                          &order)) != 0 ||
         (rc = cs_opt_num(ld, root, "", "latency_sample",
                          "a fraction of the operations", cs_closed01,
                          &cfg->latency_sample)) != 0)
         return rc;
     cfg->repeat = (unsigned)repeat;
     cfg->check = (cs_check_mode)check;
+    cfg->order = (cs_order)order;
     return 0;
 }
 
@@ -865,8 +888,8 @@ static int cs_load_root(const cs_ld *ld, json_t *root, cs_config *cfg)
 {
     static const char *const known[] = {
         "name", "description", "map", "keys", "prefill", "phases", "threads",
-        "maps", "seed", "check", "repeat", "latency_sample", "resizer",
-        "linearizability", NULL};
+        "maps", "seed", "check", "repeat", "order", "latency_sample",
+        "resizer", "linearizability", NULL};
     if (!json_is_object(root)) {
         char got[80];
         cs_describe(got, sizeof got, root);
@@ -910,6 +933,7 @@ static void cs_config_defaults(cs_config *cfg)
     cfg->seed = 1;
     cfg->check = CS_CHECK_COUNTS;
     cfg->repeat = 1;
+    cfg->order = CS_ORDER_SHUFFLED;
     cfg->resizer = false;
     cfg->resizer_interval_ms = 1.0;
     cfg->latency_sample = 0.01;
@@ -1155,6 +1179,9 @@ static int cs_validate_misc(cs_vd *vd, const cs_config *cfg)
         return cs_fail(vd->file, cs_vd_where(vd, "repeat", "--repeat"),
                        "expected an integer repeat count 1..%u, got %u",
                        CS_MAX_REPEAT, cfg->repeat);
+    if ((unsigned)cfg->order >= CS_ORDER_COUNT)
+        return cs_fail(vd->file, cs_vd_where(vd, "order", "--order"),
+                       "expected shuffled or listed");
     if (!cs_in(cfg->latency_sample, cs_closed01))
         return cs_fail(vd->file, "latency_sample",
                        "expected a fraction of the operations in [0, 1], got %g",
@@ -1286,6 +1313,7 @@ struct json_t *cs_config_to_json(const cs_config *cfg)
          cs_set(o, "seed", json_integer((json_int_t)cfg->seed)) &&
          cs_set(o, "check", json_string(cs_check_name(cfg->check))) &&
          cs_set(o, "repeat", json_integer(cfg->repeat)) &&
+         cs_set(o, "order", json_string(cs_order_name(cfg->order))) &&
          cs_set(o, "latency_sample", json_real(cfg->latency_sample)) &&
          cs_set(o, "resizer",
                 cs_small_object("enabled", json_boolean(cfg->resizer),
