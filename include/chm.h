@@ -213,6 +213,9 @@ typedef struct chm_stats {
     unsigned threads;           /* handles currently joined */
     uint64_t table_bytes_recycled; /* bytes of freed tables that new tables
                                       reused instead of fresh memory */
+    size_t table_bytes_spare;   /* bytes of freed tables kept for the next
+                                   table (MADV_FREE: the kernel may take
+                                   them back under memory pressure) */
 } chm_stats_t;
 
 /* Snapshot of the counters (each read atomically, not all at one instant). */

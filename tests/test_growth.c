@@ -335,10 +335,11 @@ static struct {
 } stall = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
             false };
 static _Thread_local bool stall_me;   /* set by the slow thread only */
+static size_t stall_min;              /* smallest allocation stalled */
 
 static void stall_hook(size_t size)
 {
-    if (!stall_me || size < 1024)
+    if (!stall_me || size < stall_min)
         return;
     stall_me = false;                 /* once */
     pthread_mutex_lock(&stall.mu);
@@ -359,6 +360,7 @@ static void stall_release(void)
 
 struct slow_arg {
     chm_t *m;
+    size_t fill_bins;                 /* grow the table to this, then stall */
     size_t inserted;                  /* keys 0 .. inserted-1 */
     long bad;
 };
@@ -374,9 +376,9 @@ static void *slow_thread(void *p)
             a->bad++;
         i++;
         chm_stats(a->m, &st);
-    } while (st.table_size < 64);
-    /* From here the next table is 1 KiB or more: stall its allocation.
-     * Insert until the hook has run (released). */
+    } while (st.table_size < a->fill_bins);
+    /* From here the next table is stall_min bytes or more: stall its
+     * allocation.  Insert until the hook has run (released). */
     stall_me = true;
     for (bool done = false; !done; i++) {
         if (chm_put(t, key_of(i), val_of(key_of(i)), NULL) != CHM_OK)
@@ -391,20 +393,15 @@ static void *slow_thread(void *p)
     return NULL;
 }
 
-static void test_stalled_table_alloc(void)
+/* Start slow_thread on a (which fills a->m to a->fill_bins bins) with
+ * allocations of min bytes or more stalled, and wait (bounded) until it
+ * stalls in one.  false if it never did. */
+static bool start_stalled(struct slow_arg *a, size_t min, pthread_t *th)
 {
-    const size_t n = scaled(20000, 20000);
-    const size_t first = (size_t)1 << 30; /* key indexes: the slow thread's
-                                           * are the first few hundred */
-    chm_t *m = chm_new(NULL, 1);
-    REQUIRE(m != NULL);
-    struct slow_arg a = { m, 0, 0 };
     stall.blocked = stall.released = false;
+    stall_min = min;
     chm_test_alloc_hook(stall_hook);
-    pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, slow_thread, &a) == 0);
-
-    /* Wait (bounded) for the slow thread to stall in its allocation. */
+    REQUIRE(pthread_create(th, NULL, slow_thread, a) == 0);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 60;
@@ -414,7 +411,19 @@ static void test_stalled_table_alloc(void)
         rc = pthread_cond_timedwait(&stall.cv, &stall.mu, &until);
     bool blocked = stall.blocked;
     pthread_mutex_unlock(&stall.mu);
-    CHECK(blocked);
+    return blocked;
+}
+
+static void test_stalled_table_alloc(void)
+{
+    const size_t n = scaled(20000, 20000);
+    const size_t first = (size_t)1 << 30; /* key indexes: the slow thread's
+                                           * are the first few hundred */
+    chm_t *m = chm_new(NULL, 1);
+    REQUIRE(m != NULL);
+    struct slow_arg a = { m, 64, 0, 0 };
+    pthread_t th;
+    CHECK(start_stalled(&a, 1024, &th));
 
     chm_thread_t *t = chm_thread_join(m);
     REQUIRE(t != NULL);
@@ -453,6 +462,57 @@ static void test_stalled_table_alloc(void)
     chm_thread_leave(t);
     chm_free(m);
 }
+/*
+ * Two threads reach a threshold together: both allocate a table, one
+ * claims the resize and the other's table must go straight back to the
+ * system.  Kept as a spare, it would be cleared page by page - pages never
+ * touched, so each a fresh fault - by the allocation of the next table
+ * (chm_spare.c): in a 2-thread growth that cost each thread 113 ms before
+ * the 2^20 -> 2^21 transfer.  Here the slow thread fills the map to 2^16
+ * bins (mapped) and stalls allocating the 2^17-bin table while the main
+ * thread grows the map past it; released, the slow thread's claim fails.
+ * No spare may then be as large as a 2^17-bin table.
+ */
+static void test_losing_table_unmapped(void)
+{
+    if (TABLES_ON_HEAP) {
+        printf("#   skipped: this build keeps tables on the heap\n");
+        return;
+    }
+    const size_t fill = (size_t)1 << 16;
+    chm_t *m = chm_new(NULL, 1);
+    REQUIRE(m != NULL);
+    struct slow_arg a = { m, fill, 0, 0 };
+    pthread_t th;
+    CHECK(start_stalled(&a, (size_t)2 << 20, &th));
+    chm_thread_t *t = chm_thread_join(m);
+    REQUIRE(t != NULL);
+    const size_t first = (size_t)1 << 30;
+    chm_stats_t st;
+    long bad = 0;
+    size_t i = 0;
+    do {
+        if (chm_put(t, key_of(first + i), val_of(key_of(first + i)), NULL) !=
+            CHM_OK)
+            bad++;
+        i++;
+        chm_stats(m, &st);
+    } while (st.table_size < 2 * fill);
+    stall_release();
+    REQUIRE(pthread_join(th, NULL) == 0);
+    chm_test_alloc_hook(NULL);
+    chm_stats(m, &st);
+    printf("#   table %zu bins, %zu KiB spare, %llu KiB recycled\n",
+           st.table_size, st.table_bytes_spare >> 10,
+           (unsigned long long)(st.table_bytes_recycled >> 10));
+    CHECK_EQ_U64(st.table_size, 2 * fill);   /* the slow claim failed */
+    CHECK(st.table_bytes_spare < 2 * fill * sizeof(chm_bin_t));
+    CHECK_EQ_U64(a.bad, 0);
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(chm_size(m), a.inserted + i);
+    chm_thread_leave(t);
+    chm_free(m);
+}
 #endif
 
 int main(void)
@@ -462,6 +522,7 @@ int main(void)
     run_test("reserve", test_reserve);
 #ifdef CHM_FAULT_INJECTION
     run_test("stalled_table_alloc", test_stalled_table_alloc);
+    run_test("losing_table_unmapped", test_losing_table_unmapped);
 #endif
     return check_finish();
 }

@@ -258,10 +258,12 @@ void chm_dealloc_table(void *p, size_t bytes, bool mapped);
  * is full (the caller unmaps).  reuse: move spares into the start of
  * [p, p + bytes), fresh mapped memory of a table not yet published,
  * largest first while they fit, and clear them; returns the bytes reused.
- * release: chm_free only, unmaps every spare. */
+ * bytes: what the kept spares add up to (chm_stats).  release: chm_free
+ * only, unmaps every spare. */
 void chm_spares_init(chm_spares_t *s);
 bool chm_spares_keep(chm_spares_t *s, void *p, size_t bytes);
 size_t chm_spares_reuse(chm_spares_t *s, void *p, size_t bytes);
+size_t chm_spares_bytes(chm_spares_t *s);
 void chm_spares_release(chm_spares_t *s);
 #ifdef CHM_FAULT_INJECTION
 void chm_test_fail_allocs(long after, long count);

@@ -1017,6 +1017,7 @@ void chm_stats(chm_t *m, chm_stats_t *out)
                                           memory_order_relaxed);
     out->table_bytes_recycled = atomic_load_explicit(&m->spares.recycled,
                                                      memory_order_relaxed);
+    out->table_bytes_spare = chm_spares_bytes(&m->spares);
     /* relaxed: statistics; the mutex keeps the list of handles stable. */
     pthread_mutex_lock(&m->threads_lock);
     for (chm_thread_t *t = m->threads; t != NULL; t = t->all_next) {

@@ -110,6 +110,16 @@ size_t chm_spares_reuse(chm_spares_t *s, void *p, size_t bytes)
     return off;
 }
 
+size_t chm_spares_bytes(chm_spares_t *s)
+{
+    size_t bytes = 0;
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->n; i++)
+        bytes += s->r[i].bytes;
+    pthread_mutex_unlock(&s->lock);
+    return bytes;
+}
+
 void chm_spares_release(chm_spares_t *s)
 {
     /* chm_free only: no other thread uses the map. */

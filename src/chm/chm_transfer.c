@@ -13,7 +13,7 @@
  * A thread that finds the count at the threshold allocates the next table
  * first, then tries to move size_ctl from the threshold to stamp+2; the one
  * that succeeds initialises the new bins, publishes next_table and sets
- * transfer_index = n, the others free their (untouched) allocation.  Any
+ * transfer_index = n, the others unmap their (untouched) allocation.  Any
  * thread (the starter, an inserter that sees the count above the threshold,
  * or a writer that meets a forwarding node) joins by incrementing size_ctl,
  * then claims strides of bins by decrementing transfer_index (high to low) and
@@ -41,8 +41,16 @@
  * claims the resize with its own table.  Heap tables (below 2 MiB, or in
  * sanitizer builds) have their bins initialised only after the claim;
  * mapped tables need no initialisation (the kernel zero-fills them on first
- * touch).  Either way a thread that loses the race has paid for an
- * untouched allocation only.
+ * touch), but the winner moves the map's spare memory into its table after
+ * the claim (chm_spare.c): a few ms of memset per 32 MiB of memory already
+ * in place, which spares the transfer as many fresh page faults.  Either
+ * way a thread that loses the race has paid for an untouched allocation
+ * only.  (Until the spares moved in after the claim, both threads of a
+ * 2-thread growth reached each threshold together, both recycled - one
+ * waiting for the other's memset under the spares lock - and the loser's
+ * table, fresh pages and all, became a spare that the next resize cleared
+ * page fault by page fault: 113 ms of allocation per thread before the
+ * 2^20 -> 2^21 transfer, which itself took 100 ms.)
  *
  * Why readers are safe: a bin's forwarding node is installed only after both
  * halves are complete in the next table, and entries present before the
@@ -71,11 +79,10 @@
 
 #include "chm_internal.h"
 
-/* A table of n bins for map m whose bins are not initialised yet (the
- * caller runs chm_table_init_bins): only its header is written, so an
- * allocation that turns out not to be needed costs no page of the bins -
- * except the spares of m moved into a mapped table (chm_spare.c), which are
- * cleared here.  NULL on ENOMEM. */
+/* A table of n bins whose bins are not initialised yet (the caller runs
+ * chm_table_recycle, then chm_table_init_bins): only its header is
+ * written, so an allocation that turns out not to be needed costs no page
+ * of the bins.  NULL on ENOMEM. */
 static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
 {
     size_t bytes = sizeof(chm_table_t) + n * sizeof(chm_bin_t);
@@ -83,8 +90,6 @@ static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
     chm_table_t *tab = chm_alloc_table(&bytes, &mapped);
     if (tab == NULL)
         return NULL;
-    if (mapped)
-        (void)chm_spares_reuse(&m->spares, tab, bytes);
     tab->n = n;
     tab->fwd_target = NULL;
     tab->bytes = bytes;
@@ -99,6 +104,24 @@ static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
     atomic_init(&tab->fwd.lock.state, 0);
     atomic_init(&tab->fwd.taken, 0);
     return tab;
+}
+
+/* Move the map's spares into a mapped table just allocated, behind its
+ * first huge page (which holds the header, already written).  Only a table
+ * that will be used gets them: one that loses the race to start a resize
+ * is unmapped untouched (chm_table_discard), and never becomes a spare
+ * whose untouched pages a later reuse would fault in. */
+static void chm_table_recycle(chm_table_t *tab)
+{
+    if (tab->mapped && tab->bytes > CHM_HUGE_PAGE)
+        (void)chm_spares_reuse(tab->spares, (char *)tab + CHM_HUGE_PAGE,
+                               tab->bytes - CHM_HUGE_PAGE);
+}
+
+/* Free a table that was never published and never recycled into. */
+static void chm_table_discard(chm_table_t *tab)
+{
+    chm_dealloc_table(tab, tab->bytes, tab->mapped);
 }
 
 /* Every bin of a table nobody else can reach yet empty, every home slot
@@ -117,8 +140,10 @@ static void chm_table_init_bins(chm_table_t *tab)
 chm_table_t *chm_table_new(chm_t *m, size_t n)
 {
     chm_table_t *tab = chm_table_alloc(m, n);
-    if (tab != NULL)
+    if (tab != NULL) {
+        chm_table_recycle(tab);
         chm_table_init_bins(tab);
+    }
     return tab;
 }
 
@@ -548,9 +573,10 @@ static int chm_start_resize(chm_thread_t *t, chm_table_t *tab, int64_t sc)
             memory_order_seq_cst)) {
         /* Another thread claimed it (or the resize is over).  SAFETY: nt
          * was never published, no other thread can have reached it. */
-        chm_table_free_now(nt);
+        chm_table_discard(nt);
         return CHM_OK;
     }
+    chm_table_recycle(nt);
     chm_table_init_bins(nt);
     chm_transfer(t, tab, nt, true);
     return CHM_OK;
