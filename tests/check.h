@@ -44,6 +44,30 @@
 #define CHECK_UNUSED_
 #endif
 
+/* The sanitizer this test is built with, 0 or 1 each: gcc defines
+ * __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__, clang answers __has_feature.
+ * (The library under test and chmstress are built the same way.) */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHECK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define CHECK_ASAN 1
+#endif
+#endif
+#ifndef CHECK_ASAN
+#define CHECK_ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CHECK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CHECK_TSAN 1
+#endif
+#endif
+#ifndef CHECK_TSAN
+#define CHECK_TSAN 0
+#endif
+
 /* ---- state (one test program = one translation unit) -------------------- */
 
 static _Atomic unsigned long check_cur_failures_; /* failures in the running test */

@@ -62,16 +62,7 @@ static int log2_floor(size_t x)
  * used to be would show as keys never inserted, or crash the walk.
  * Sanitized builds keep tables on the heap (LeakSanitizer does not scan
  * mmapped memory): nothing is reused there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define TABLES_ON_HEAP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
-#define TABLES_ON_HEAP 1
-#endif
-#endif
-#ifndef TABLES_ON_HEAP
-#define TABLES_ON_HEAP 0
-#endif
+#define TABLES_ON_HEAP CHECK_ASAN
 
 static void test_grow_from_one(void)
 {

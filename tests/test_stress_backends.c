@@ -292,11 +292,7 @@ TEST(semantics_chm)
  * periods and barriers inside it, and reports every node a worker read and
  * a later call_rcu callback freed as a race.  Under TSan the urcu tests are
  * skipped (they run in the normal, ASan and valgrind builds). */
-#if defined(__SANITIZE_THREAD__)
-#define URCU_UNDER_TSAN 1
-#else
-#define URCU_UNDER_TSAN 0
-#endif
+#define URCU_UNDER_TSAN CHECK_TSAN
 #define SKIP_URCU_UNDER_TSAN()                                            \
     do {                                                                  \
         if (URCU_UNDER_TSAN) {                                            \

@@ -324,17 +324,7 @@ static void test_sigint_during_check(void)
         return;
     /* chmstress is built like this test: sanitized or not (the valgrind
      * run uses the normal build's chmstress, natively) */
-#if defined(__SANITIZE_THREAD__)
-    const int build = 2;
-#elif defined(__SANITIZE_ADDRESS__)
-    const int build = 1;
-#elif defined(__has_feature)
-    const int build = __has_feature(thread_sanitizer)    ? 2
-                      : __has_feature(address_sanitizer) ? 1
-                                                         : 0;
-#else
-    const int build = 0;
-#endif
+    const int build = CHECK_TSAN ? 2 : CHECK_ASAN ? 1 : 0;
     const bool sanitized = build != 0;
     /* when the check runs, measured with nothing else running: normal
      * from about 1.3 s to 5.8 s, ASan from 0.5 s to 3.2 s, TSan from 0.5 s
