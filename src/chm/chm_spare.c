@@ -32,7 +32,9 @@
  *
  * Concurrency: spares are kept by whichever thread frees a table (the last
  * reference dropped, often in an epoch callback) and taken by the thread
- * that allocates the next table, so the list is under a mutex.  Both are
+ * that has claimed the next resize, after its claim (a table that loses
+ * the race to claim is unmapped, never kept: chm_transfer.c), so the list
+ * is under a mutex.  Both are
  * once-per-resize events; no operation on a bin touches this.
  */
 #include <string.h>

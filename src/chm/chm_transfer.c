@@ -113,6 +113,9 @@ static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
  * whose untouched pages a later reuse would fault in. */
 static void chm_table_recycle(chm_table_t *tab)
 {
+    /* SAFETY: tab is not published yet (its allocator has just claimed the
+     * resize, or is creating the map): no other thread can reach the
+     * memory the spares move into. */
     if (tab->mapped && tab->bytes > CHM_HUGE_PAGE)
         (void)chm_spares_reuse(tab->spares, (char *)tab + CHM_HUGE_PAGE,
                                tab->bytes - CHM_HUGE_PAGE);
