@@ -944,22 +944,23 @@ void cs_report_init(cs_report *rep, const cs_config *cfg)
     cs_stamp_now(rep->started_at, sizeof rep->started_at);
 }
 
-/* The runs of repeat r, as (map, threads) index pairs: listed order, or a
- * Fisher-Yates shuffle drawn from the seed, the workload's name and r (see
- * cs_order), so each repeat and each workload of a run has its own order.  Thread
- * counts are shuffled with the maps, not kept in a block per map: a run at
- * 2 threads that always follows the same map's run at 1 thread inherits
- * that map's freed memory, which favours the maps that use more. */
-static int cs_repeat_order(const cs_config *cfg, unsigned r,
-                           int order[][2])
+/* One run of a repeat: indexes into cfg->maps and cfg->threads. */
+typedef struct cs_slot {
+    int map, threads;
+} cs_slot;
+
+/* The runs of repeat r: listed order, or a Fisher-Yates shuffle drawn from
+ * the seed, the workload's name and r (see cs_order), so each repeat and
+ * each workload of a run has its own order.  Thread counts are shuffled
+ * with the maps, not kept in a block per map: a run at 2 threads that
+ * always follows the same map's run at 1 thread inherits that map's freed
+ * memory, which favours the maps that use more.  Returns the count. */
+static int cs_repeat_order(const cs_config *cfg, unsigned r, cs_slot *order)
 {
     int n = 0;
     for (int mi = 0; mi < cfg->nmaps; mi++)
-        for (int ti = 0; ti < cfg->nthreads; ti++) {
-            order[n][0] = mi;
-            order[n][1] = ti;
-            n++;
-        }
+        for (int ti = 0; ti < cfg->nthreads; ti++)
+            order[n++] = (cs_slot){ mi, ti };
     if (cfg->order == CS_ORDER_LISTED)
         return n;
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the name */
@@ -968,11 +969,9 @@ static int cs_repeat_order(const cs_config *cfg, unsigned r,
     cs_rng rng = {cfg->seed ^ h ^ (0xa0761d6478bd642full * (r + 1))};
     for (int i = n - 1; i > 0; i--) {
         int j = (int)cs_rng_below(&rng, (uint64_t)i + 1);
-        int m = order[i][0], t = order[i][1];
-        order[i][0] = order[j][0];
-        order[i][1] = order[j][1];
-        order[j][0] = m;
-        order[j][1] = t;
+        cs_slot s = order[i];
+        order[i] = order[j];
+        order[j] = s;
     }
     return n;
 }
@@ -981,14 +980,15 @@ int cs_run_all(const cs_config *cfg, cs_report *rep)
 {
     cs_report_init(rep, cfg);
     int worst = CS_EXIT_OK;
-    int order[CS_MAX_LIST * CS_MAX_LIST][2]; /* 8 KiB */
+    cs_slot order[CS_MAX_LIST * CS_MAX_LIST]; /* 8 KiB */
     for (unsigned r = 0; r < cfg->repeat; r++) {
         int n = cs_repeat_order(cfg, r, order);
         for (int k = 0; k < n; k++) {
             if (atomic_load_explicit(&cs_interrupted, memory_order_relaxed))
                 goto out;
-            const cs_backend *be = cs_backend_find(cfg->maps[order[k][0]]);
-            int code = cs_run_map(cfg, be, cfg->threads[order[k][1]], r, rep);
+            const cs_backend *be = cs_backend_find(cfg->maps[order[k].map]);
+            int code = cs_run_map(cfg, be, cfg->threads[order[k].threads], r,
+                                  rep);
             if (code == CS_EXIT_RESOURCE)
                 return code;
             if (code != CS_EXIT_OK)
