@@ -64,6 +64,52 @@ static int log2_floor(size_t x)
  * mmapped memory): nothing is reused there. */
 #define TABLES_ON_HEAP CHECK_ASAN
 
+/* The end of the mapping (per /proc/self/maps) that contains p, or 0. */
+static uintptr_t mapping_end(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return 0;
+    unsigned long lo, hi, end = 0;
+    char line[512];
+    while (end == 0 && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= (uintptr_t)p &&
+            (uintptr_t)p < hi)
+            end = hi;
+    fclose(f);
+    return end;
+}
+
+/* A mapped table is its bins, starting on a huge page boundary, and the
+ * small page below them that ends with the header: no huge page more (a
+ * header in front of the bins made the mapping end a huge page past them,
+ * which the bins' last ~200 bytes faulted in).  Freed, the bins become a
+ * spare of exactly their size. */
+static void test_mapped_table_layout(void)
+{
+    chm_t *m = chm_new(NULL, 1);
+    REQUIRE(m != NULL);
+    chm_table_t *tab = chm_table_new(m, (size_t)1 << 15);
+    REQUIRE(tab != NULL);
+    if (!tab->mapped) {
+        printf("#   skipped: this build keeps tables on the heap\n");
+        chm_table_free_now(tab);
+        chm_free(m);
+        return;
+    }
+    uintptr_t bins = (uintptr_t)tab->bins;
+    size_t body = chm_table_body(tab);
+    CHECK_EQ_U64(bins % CHM_HUGE_PAGE, 0);
+    CHECK_EQ_U64(bins - (uintptr_t)tab, CHM_TABLE_HEAD);
+    CHECK_EQ_U64(mapping_end(tab->bins), bins + body);
+    CHECK(mapping_end(tab) >= bins);  /* the header's page is mapped */
+    chm_table_free_now(tab);
+    chm_stats_t st;
+    chm_stats(m, &st);
+    CHECK_EQ_U64(st.table_bytes_spare, body);
+    chm_free(m);
+}
+
 static void test_grow_from_one(void)
 {
     const size_t n = scaled(1100000, 100000);
@@ -508,6 +554,7 @@ static void test_losing_table_unmapped(void)
 
 int main(void)
 {
+    run_test("mapped_table_layout", test_mapped_table_layout);
     run_test("grow_from_one", test_grow_from_one);
     run_test("grow_mixed_ops", test_grow_mixed_ops);
     run_test("reserve", test_reserve);

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "chm_internal.h"
 
@@ -106,57 +107,69 @@ void chm_dealloc(void *p)
     free(p);
 }
 
-#ifndef CHM_TABLES_ON_HEAP
-/* Huge-page-aligned, zero-filled memory straight from the kernel: map a
- * huge page more than asked for, then unmap the unaligned ends. */
-static void *chm_map_huge(size_t bytes)
+/* The page that holds a mapped table's header, just below its bins. */
+static size_t chm_head_page(size_t head)
 {
-    size_t over = bytes + CHM_HUGE_PAGE;
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    return (head + page - 1) & ~(page - 1);
+}
+
+#ifndef CHM_TABLES_ON_HEAP
+/* head bytes, then body bytes that start on a huge page boundary, zero-
+ * filled, straight from the kernel: map a huge page more than needed, then
+ * unmap the ends around [boundary - head page, boundary + body).  Returns
+ * the address of the header (boundary - head). */
+static void *chm_map_huge(size_t head, size_t body)
+{
+    size_t hp = chm_head_page(head), over = hp + body + CHM_HUGE_PAGE;
     char *p = mmap(NULL, over, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    uintptr_t a = ((uintptr_t)p + CHM_HUGE_PAGE - 1) & ~(CHM_HUGE_PAGE - 1);
-    char *start = (char *)a;
+    uintptr_t a = ((uintptr_t)p + hp + CHM_HUGE_PAGE - 1) &
+                  ~(CHM_HUGE_PAGE - 1);
+    char *bins = (char *)a, *start = bins - hp;
     if (start > p)
         (void)munmap(p, (size_t)(start - p));
-    size_t tail = (size_t)(p + over - (start + bytes));
+    size_t tail = (size_t)(p + over - (bins + body));
     if (tail > 0)
-        (void)munmap(start + bytes, tail);
-    return start;
+        (void)munmap(bins + body, tail);
+    /* Advice only: with THP off nothing changes. */
+    (void)madvise(bins, body, MADV_HUGEPAGE);
+    return bins - head;
 }
 #endif
 
-void *chm_alloc_table(size_t *bytes, bool *mapped)
+void *chm_alloc_table(size_t head, size_t body, bool *mapped)
 {
-    chm_fi_call_hook(*bytes);
+    chm_fi_call_hook(head + body);
     if (chm_fi_should_fail())
         return NULL;
     *mapped = false;
-    if (*bytes < CHM_HUGE_PAGE) {
-        void *p;
-        return posix_memalign(&p, CHM_CACHELINE, *bytes) == 0 ? p : NULL;
+#ifndef CHM_TABLES_ON_HEAP
+    if (body >= CHM_HUGE_PAGE && body % CHM_HUGE_PAGE == 0) {
+        void *p = chm_map_huge(head, body);
+        *mapped = p != NULL;
+        return p;
     }
-    *bytes = (*bytes + CHM_HUGE_PAGE - 1) & ~(CHM_HUGE_PAGE - 1);
-    void *p = NULL;
-#ifdef CHM_TABLES_ON_HEAP
-    if (posix_memalign(&p, CHM_HUGE_PAGE, *bytes) != 0)
-        return NULL;
-#else
-    p = chm_map_huge(*bytes);
-    if (p == NULL)
-        return NULL;
-    *mapped = true;
 #endif
-    /* Advice only: with THP off nothing changes. */
-    (void)madvise(p, *bytes, MADV_HUGEPAGE);
-    return p;
+    void *p;
+    return posix_memalign(&p, CHM_CACHELINE, head + body) == 0 ? p : NULL;
 }
 
-void chm_dealloc_table(void *p, size_t bytes, bool mapped)
+void chm_dealloc_table(void *p, size_t head, size_t body, bool mapped)
 {
-    if (mapped)
-        (void)munmap(p, bytes);
-    else
+    if (mapped) {
+        size_t hp = chm_head_page(head);
+        (void)munmap((char *)p + head - hp, hp + body);
+    } else {
         free(p);
+    }
+}
+
+void chm_dealloc_table_head(void *p, size_t head)
+{
+    size_t hp = chm_head_page(head);
+    (void)munmap((char *)p + head - hp, hp);
 }

@@ -136,7 +136,6 @@ typedef struct chm_treebin {
 typedef struct chm_table {
     size_t n;                           /* bins, a power of two */
     struct chm_table *fwd_target;       /* the table bins moved to */
-    size_t bytes;                       /* allocated size */
     bool mapped;                        /* from mmap (else the heap) */
     struct chm_spares *spares;          /* mapped: where its memory goes */
     /* References that keep the memory alive: 1 until the table's own
@@ -148,6 +147,13 @@ typedef struct chm_table {
     chm_node_t fwd;                     /* kind CHM_K_FWD */
     chm_bin_t bins[];
 } chm_table_t;
+
+/* A table's header and bins, in bytes (the bins follow the header). */
+#define CHM_TABLE_HEAD offsetof(chm_table_t, bins)
+static inline size_t chm_table_body(const chm_table_t *t)
+{
+    return t->n * sizeof(chm_bin_t);
+}
 
 static inline chm_table_t *chm_fwd_table(const chm_node_t *fwd)
 {
@@ -242,21 +248,27 @@ static inline bool chm_key_eq(const chm_t *m, uintptr_t a, uintptr_t b)
 void *chm_alloc(size_t size);
 void *chm_alloc_aligned(size_t align, size_t size);
 void chm_dealloc(void *p);
-/* Memory for a table of *bytes bytes.  Below CHM_HUGE_PAGE: from the heap,
- * cache-line aligned, not initialised (*mapped = false).  From CHM_HUGE_PAGE
- * up: *bytes is rounded up to whole huge pages, the memory is huge-page
- * aligned and advised MADV_HUGEPAGE (a lookup's first miss is the random bin
- * load; with 4 KiB pages it would be a TLB miss too), and, when *mapped is
- * set, comes from mmap and is zero-filled (the kernel zeroes each page on
- * first touch, so nothing needs initialising).  Sanitized builds keep all
- * tables on the heap (see chm_alloc.c).  NULL on ENOMEM. */
+/* Memory for a table: a header of `head` bytes directly followed by `body`
+ * bytes of bins; returns the header.  When body is whole huge pages (tables
+ * of 2^15 bins and more) it comes from mmap (*mapped set): the bins start
+ * on a huge page boundary, advised MADV_HUGEPAGE (a lookup's first miss is
+ * the random bin load; with 4 KiB pages it would be a TLB miss too), and
+ * zero-filled (the kernel zeroes each page on first touch, so nothing needs
+ * initialising); the header ends the ordinary page just below them, so a
+ * table costs its bins and one small page - not a huge page more, which a
+ * header in front of the bins took (3.4 ms of fresh page faults per table
+ * on the development VM).  Otherwise, and in sanitized builds (see
+ * chm_alloc.c), from the heap, cache-line aligned, not initialised.  NULL
+ * on ENOMEM.  chm_dealloc_table frees either kind; chm_dealloc_table_head
+ * unmaps only the header page of a mapped table whose bins became a spare. */
 #define CHM_HUGE_PAGE ((size_t)2 << 20)
-void *chm_alloc_table(size_t *bytes, bool *mapped);
-void chm_dealloc_table(void *p, size_t bytes, bool mapped);
-/* Spares (chm_spare.c).  keep: take a mapped table's memory, which no
- * thread can reach any more, instead of unmapping it; false when the list
- * is full (the caller unmaps).  reuse: move spares into the start of
- * [p, p + bytes), fresh mapped memory of a table not yet published,
+void *chm_alloc_table(size_t head, size_t body, bool *mapped);
+void chm_dealloc_table(void *p, size_t head, size_t body, bool mapped);
+void chm_dealloc_table_head(void *p, size_t head);
+/* Spares (chm_spare.c).  keep: take a mapped table's bins (whole huge
+ * pages), which no thread can reach any more, instead of unmapping them;
+ * false when the list is full (the caller unmaps).  reuse: move spares into
+ * the start of [p, p + bytes), the fresh bins of a table not yet published,
  * largest first while they fit, and clear them; returns the bytes reused.
  * bytes: what the kept spares add up to (chm_stats).  release: chm_free
  * only, unmaps every spare. */

@@ -179,7 +179,7 @@ void chm_free(chm_t *m)
                                              memory_order_relaxed));
     /* Straight back to the system: keeping it as a spare (chm_table_free_now)
      * would only mark it MADV_FREE for chm_spares_release to unmap. */
-    chm_dealloc_table(tab, tab->bytes, tab->mapped);
+    chm_dealloc_table(tab, CHM_TABLE_HEAD, chm_table_body(tab), tab->mapped);
     chm_spares_release(&m->spares);
     chm_epoch_free_threads(m);
     pthread_mutex_destroy(&m->threads_lock);

@@ -85,14 +85,13 @@
  * of the bins.  NULL on ENOMEM. */
 static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
 {
-    size_t bytes = sizeof(chm_table_t) + n * sizeof(chm_bin_t);
     bool mapped;
-    chm_table_t *tab = chm_alloc_table(&bytes, &mapped);
+    chm_table_t *tab = chm_alloc_table(CHM_TABLE_HEAD,
+                                       n * sizeof(chm_bin_t), &mapped);
     if (tab == NULL)
         return NULL;
     tab->n = n;
     tab->fwd_target = NULL;
-    tab->bytes = bytes;
     tab->mapped = mapped;
     tab->spares = mapped ? &m->spares : NULL;
     atomic_init(&tab->refs, 1);
@@ -106,8 +105,8 @@ static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
     return tab;
 }
 
-/* Move the map's spares into a mapped table just allocated, behind its
- * first huge page (which holds the header, already written).  Only a table
+/* Move the map's spares into the bins of a mapped table just allocated.
+ * Only a table
  * that will be used gets them: one that loses the race to start a resize
  * is unmapped untouched (chm_table_discard), and never becomes a spare
  * whose untouched pages a later reuse would fault in. */
@@ -116,15 +115,14 @@ static void chm_table_recycle(chm_table_t *tab)
     /* SAFETY: tab is not published yet (its allocator has just claimed the
      * resize, or is creating the map): no other thread can reach the
      * memory the spares move into. */
-    if (tab->mapped && tab->bytes > CHM_HUGE_PAGE)
-        (void)chm_spares_reuse(tab->spares, (char *)tab + CHM_HUGE_PAGE,
-                               tab->bytes - CHM_HUGE_PAGE);
+    if (tab->mapped)
+        (void)chm_spares_reuse(tab->spares, tab->bins, chm_table_body(tab));
 }
 
 /* Free a table that was never published and never recycled into. */
 static void chm_table_discard(chm_table_t *tab)
 {
-    chm_dealloc_table(tab, tab->bytes, tab->mapped);
+    chm_dealloc_table(tab, CHM_TABLE_HEAD, chm_table_body(tab), tab->mapped);
 }
 
 /* Every bin of a table nobody else can reach yet empty, every home slot
@@ -152,12 +150,15 @@ chm_table_t *chm_table_new(chm_t *m, size_t n)
 
 void chm_table_free_now(chm_table_t *tab)
 {
-    size_t bytes = tab->bytes;
+    /* Read before the bins are kept: a spare may be moved away at once.
+     * The header's page is not part of the spare. */
+    size_t body = chm_table_body(tab);
     bool mapped = tab->mapped;
-    /* read before the memory is kept: a spare's pages may be taken back */
-    if (mapped && chm_spares_keep(tab->spares, tab, bytes))
+    if (mapped && chm_spares_keep(tab->spares, tab->bins, body)) {
+        chm_dealloc_table_head(tab, CHM_TABLE_HEAD);
         return;
-    chm_dealloc_table(tab, bytes, mapped);
+    }
+    chm_dealloc_table(tab, CHM_TABLE_HEAD, body, mapped);
 }
 
 void chm_table_unref(chm_table_t *tab)
