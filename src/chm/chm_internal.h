@@ -328,6 +328,10 @@ void chm_epoch_free_threads(chm_t *m);
 /* Retire helpers for nodes (chm_node.c): */
 chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
                          chm_node_t *next);
+/* The home slot of bin i of tab, claimed and initialised as a node, or
+ * NULL when it is taken.  Same rules as chm_node_new_at. */
+chm_node_t *chm_node_claim_home(chm_table_t *tab, size_t i, uint64_t hash,
+                                uintptr_t key, uintptr_t val, chm_node_t *next);
 /* A node for bin i of tab: its home slot when that is free, else the heap.
  * The node may be linked only into that bin of that table; a caller that
  * ends up elsewhere frees it (chm_node_free_now) and asks again.  The

@@ -8,7 +8,7 @@
  *
  * Home nodes (chm_bin_t) are nodes whose memory is a slot of their bin in
  * the table.  The slot's `taken` flag is the whole protocol: an insert into
- * the bin claims it with a CAS from 0 to 1 (chm_node_new_at) and, failing,
+ * the bin claims it with a CAS from 0 to 1 (chm_node_claim_home) and, failing,
  * allocates on the heap; the slot is given back (store 0) only when no
  * thread can reach the node - after the grace period of a removed entry,
  * or at once for a node that was never published.  So a reader holding a
@@ -47,8 +47,8 @@ chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
     return n;
 }
 
-chm_node_t *chm_node_new_at(chm_table_t *tab, size_t i, uint64_t hash,
-                            uintptr_t key, uintptr_t val, chm_node_t *next)
+chm_node_t *chm_node_claim_home(chm_table_t *tab, size_t i, uint64_t hash,
+                                uintptr_t key, uintptr_t val, chm_node_t *next)
 {
     chm_node_t *n = &tab->bins[i].home;
     uint8_t expect = 0;
@@ -56,18 +56,25 @@ chm_node_t *chm_node_new_at(chm_table_t *tab, size_t i, uint64_t hash,
      * costs no locked instruction; the CAS decides.  acquire on success:
      * pairs with the release that freed the slot (chm_home_release), so
      * everything the previous occupant's last user did with the node
-     * happens before we overwrite it.  relaxed on failure: we go to the
-     * heap and never touch the slot. */
+     * happens before we overwrite it.  relaxed on failure: we never touch
+     * the slot. */
     if (atomic_load_explicit(&n->taken, memory_order_relaxed) != 0 ||
         !atomic_compare_exchange_strong_explicit(&n->taken, &expect, 1,
                 memory_order_acquire, memory_order_relaxed))
-        return chm_node_new(hash, key, val, next);
+        return NULL;
     /* SAFETY: a free slot is unreachable: it was freed either before it
      * was ever published, or by its entry callback after a grace period
      * (chm_home_entry_cb); tab itself is alive (the caller is pinned). */
     chm_node_init(n, hash, key, val, next);
     n->home = (uint8_t)(__builtin_ctzll((unsigned long long)tab->n) + 1);
     return n;
+}
+
+chm_node_t *chm_node_new_at(chm_table_t *tab, size_t i, uint64_t hash,
+                            uintptr_t key, uintptr_t val, chm_node_t *next)
+{
+    chm_node_t *n = chm_node_claim_home(tab, i, hash, key, val, next);
+    return n != NULL ? n : chm_node_new(hash, key, val, next);
 }
 
 /* Give a home slot back.  release: our last reads of the node (its key and

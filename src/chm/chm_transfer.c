@@ -106,10 +106,9 @@ static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
 }
 
 /* Move the map's spares into the bins of a mapped table just allocated.
- * Only a table
- * that will be used gets them: one that loses the race to start a resize
- * is unmapped untouched (chm_table_discard), and never becomes a spare
- * whose untouched pages a later reuse would fault in. */
+ * Only a table that will be used gets them: one that loses the race to
+ * start a resize is unmapped untouched (chm_table_discard), and never
+ * becomes a spare whose untouched pages a later reuse would fault in. */
 static void chm_table_recycle(chm_table_t *tab)
 {
     /* SAFETY: tab is not published yet (its allocator has just claimed the
@@ -233,23 +232,16 @@ static void chm_alloc_backoff(unsigned *attempt)
  * links to the rest of the tail.  Returns the node the side now starts
  * with: `run` itself when no home copy could be made (then nothing
  * changed). */
-static chm_node_t *chm_transfer_home_first(const chm_t *m, chm_table_t *nt,
-                                           size_t j, chm_node_t *run)
+static chm_node_t *chm_transfer_home_first(chm_table_t *nt, size_t j,
+                                           chm_node_t *run)
 {
     /* relaxed: the old bin is locked, run's val and next change only
-     * under that lock */
-    chm_node_t *q = chm_node_new_at(nt, j, run->hash, run->key,
+     * under that lock.  A slot already taken leaves the tail as it was: a
+     * heap copy would gain nothing. */
+    chm_node_t *q = chm_node_claim_home(nt, j, run->hash, run->key,
                         atomic_load_explicit(&run->val, memory_order_relaxed),
                         atomic_load_explicit(&run->next, memory_order_relaxed));
-    if (q == NULL)
-        return run; /* out of memory: the tail stays as it was */
-    if (q->home == 0) {
-        /* the slot was taken after all: no gain in a heap copy.  SAFETY:
-         * never published. */
-        chm_node_free_now(m, q, false);
-        return run;
-    }
-    return q;
+    return q != NULL ? q : run;
 }
 
 /* Move list bin f (locked, still the head of tab->bins[i]) into nt. */
@@ -322,7 +314,7 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
     if (last_run != NULL) {
         chm_node_t **side = run_bit == 0 ? &lo : &hi;
         if (*side == last_run) {
-            *side = chm_transfer_home_first(m, nt, run_bit == 0 ? i : i + n,
+            *side = chm_transfer_home_first(nt, run_bit == 0 ? i : i + n,
                                             last_run);
             if (*side != last_run)
                 run_copied = last_run;
