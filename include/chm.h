@@ -181,7 +181,8 @@ int chm_clear(chm_thread_t *t);
 typedef struct chm_iter {
     chm_thread_t *thread;
     void *tab;          /* table being walked (struct chm_table *) */
-    void *next;         /* next node in the current bin */
+    void *next;         /* where in the current bin it stands */
+    unsigned slot;      /* and at which of its entries (chm_iter.c) */
     size_t index, base_index, base_limit, base_size;
     struct {
         void *tab;

@@ -223,10 +223,10 @@ static void fx_close(struct fixture *f)
         CHECK_EQ_INT(chm_test_allocs_failed() - f0_, 1);                     \
     } while (0)
 
-/* Insert key k, whose bin's home slot is free, with the next allocation
- * armed to fail: a home-slot insert allocates nothing, so it succeeds and
- * no allocation was attempted-and-failed. */
-static void put_into_free_home(struct fixture *f, uintptr_t k)
+/* Insert key k, whose bin's bucket has a free slot, with the next
+ * allocation armed to fail: an insert into the bucket allocates nothing, so
+ * it succeeds and no allocation was attempted-and-failed. */
+static void put_into_bucket(struct fixture *f, uintptr_t k)
 {
     uintptr_t v = hv_new(k);
     long f0 = chm_test_allocs_failed();
@@ -242,14 +242,16 @@ static void test_insert_enomem(void)
 {
     struct fixture f;
     fx_open(&f);
-    /* key 3: its bin (3 & (n-1)) is empty and its home slot free; key
-     * 8 + n shares key 8's bin, whose home slot holds key 8 */
-    const uintptr_t empty_bin_key = 3, busy_bin_key = 8 + f.n;
+    /* key 3: its bin (3 & (n-1)) is empty and its bucket free; key 8 + 2n
+     * shares key 8's bin, whose bucket is full once it holds 8 + n too */
+    const uintptr_t empty_bin_key = 3, busy_bin_key = 8 + 2 * f.n;
     CHECK(f.n == 64 && busy_bin_key < MKEYS);
-    put_into_free_home(&f, empty_bin_key);
-    /* Removed while we stay pinned, the entry keeps the home slot (its
-     * grace period cannot pass), so the bin is empty but every insert into
-     * it must allocate - and may fail. */
+    CHECK_EQ_INT(CHM_BUCKET_SLOTS, 2);
+    put_into_bucket(&f, 8 + f.n);
+    put_into_bucket(&f, empty_bin_key);
+    /* Removed while we stay pinned, the entry takes its bucket with it
+     * until a grace period passes (which it cannot), so the bin is empty
+     * but every insert into it must allocate - and may fail. */
     chm_pin(f.t);
     CHECK_EQ_INT(chm_remove(f.t, empty_bin_key, NULL), CHM_OK);
     model_del(&f.md, empty_bin_key);
@@ -282,15 +284,15 @@ static void fx_rejoin(struct fixture *f)
     CHECK(f->t != NULL);
 }
 
-/* A removed home node gives its slot back after its grace period: an
+/* A bucket emptied by a removal comes back after its grace period: an
  * insert into the bin then allocates nothing again. */
-static void test_home_slot_reused(void)
+static void test_bucket_reused(void)
 {
     struct fixture f;
     fx_open(&f);
     const uintptr_t k = 3; /* an empty bin */
     for (int round = 0; round < 3; round++) {
-        put_into_free_home(&f, k);
+        put_into_bucket(&f, k);
         CHECK_EQ_INT(chm_remove(f.t, k, NULL), CHM_OK);
         model_del(&f.md, k);
         fx_rejoin(&f);
@@ -298,19 +300,19 @@ static void test_home_slot_reused(void)
     fx_close(&f);
 }
 
-/* A removed home node's callback touches its table (the slot, the epoch
- * entry inside it).  Here the table is resized away and its own grace
- * period passes while that callback is still pending in another thread's
- * record: the table must stay allocated until the callback has run.
- * (AddressSanitizer reports the use after free if it does not.) */
-static void test_home_node_outlives_resize(void)
+/* The callback of a removed bucket entry touches its table (the slot's
+ * key and value, the bucket's busy bits).  Here the table is resized away
+ * and its own grace period passes while that record is still waiting in
+ * another thread's batch: the table must stay allocated until the callback
+ * has run.  (AddressSanitizer reports the use after free if it does not.) */
+static void test_bucket_record_outlives_resize(void)
 {
     struct fixture f;
     fx_open(&f);
     chm_thread_t *t2 = chm_thread_join(f.m);
     CHECK(t2 != NULL);
-    /* key 16 sits in its bin's home slot; t1 removes it and does not
-     * dispatch (fewer than a poll's worth of retirements) */
+    /* key 16 sits in its bin's bucket; t1 removes it and does not hand
+     * its batch over (fewer than a poll's worth of retirements) */
     CHECK_EQ_INT(chm_remove(f.t, 16, NULL), CHM_OK);
     model_del(&f.md, 16);
     /* t2 grows the table several times; leaving runs its callbacks, among
@@ -368,6 +370,41 @@ static void test_replace_enomem(void)
     CHECK_EQ_U64(out, prev);
     model_set(&f.md, k, nv);
     fx_close(&f);
+}
+
+/* A removal that cannot allocate the record of its freed bucket slot
+ * still succeeds: the slot is orphaned - never used again by its table,
+ * its value freed with the table.  Checked for a table that stays (freed by
+ * chm_free) and for one a resize retires (freed after its grace period);
+ * fx_close checks every value was freed exactly once. */
+static void test_remove_orphans(void)
+{
+    for (int grow = 0; grow < 2; grow++) {
+        struct fixture f;
+        fx_open(&f);
+        /* key 24 is alone in its bin; nothing has opened a batch yet */
+        arm(0, 1000);
+        CHECK_EQ_INT(chm_remove(f.t, 24, NULL), CHM_OK);
+        disarm();
+        model_del(&f.md, 24);
+        CHECK_EQ_INT(verify(f.m, f.t, &f.md), 0);
+        /* grace periods pass; the bucket stays taken: a new entry in the
+         * bin needs a heap node */
+        fx_rejoin(&f);
+        uintptr_t v = hv_new(24);
+        FAIL_NEXT(chm_put(f.t, 24, v, NULL), CHM_ENOMEM);
+        CHECK_EQ_INT(chm_put(f.t, 24, v, NULL), CHM_OK);
+        model_set(&f.md, 24, v);
+        if (grow) {
+            for (uintptr_t k = 64; k < MKEYS; k++) {
+                uintptr_t w = hv_new(k);
+                CHECK_EQ_INT(chm_put(f.t, k, w, NULL), CHM_OK);
+                model_set(&f.md, k, w);
+            }
+            fx_rejoin(&f); /* the first table's grace period and free */
+        }
+        fx_close(&f);
+    }
 }
 
 static void test_reserve_enomem(void)
@@ -722,8 +759,10 @@ int main(void)
 {
     disarm();
     run_test("insert_enomem", test_insert_enomem);
-    run_test("home_slot_reused", test_home_slot_reused);
-    run_test("home_node_outlives_resize", test_home_node_outlives_resize);
+    run_test("bucket_reused", test_bucket_reused);
+    run_test("remove_orphans", test_remove_orphans);
+    run_test("bucket_record_outlives_resize",
+             test_bucket_record_outlives_resize);
     run_test("replace_enomem", test_replace_enomem);
     run_test("reserve_enomem", test_reserve_enomem);
     run_test("resize_table_enomem", test_resize_table_enomem);

@@ -184,6 +184,7 @@ void chm_thread_leave(chm_thread_t *t)
     CHM_CHECK_THREAD(t);
     CHM_CHECK(t->depth == 0, "leaving while pinned");
     chm_t *m = t->map;
+    chm_bucket_flush(t);
     /* Run this record's pending frees: unregister would drop them.  The
      * barrier waits for a grace period first, so they are all safe. */
     chm_dispatch_ctx saved = chm_dispatch_enter(m, t, t);
@@ -209,6 +210,9 @@ void chm_section_begin(chm_thread_t *t)
 
 static void chm_poll(chm_thread_t *t)
 {
+    /* Records of freed bucket slots go to the epoch now, so their slots
+     * come back after the next grace periods (chm_bucket.c). */
+    chm_bucket_flush(t);
     chm_dispatch_ctx saved = chm_dispatch_enter(t->map, t, t);
     ck_epoch_poll(&t->rec);
     chm_dispatch_leave(saved);

@@ -41,6 +41,7 @@ enum chm_kind {
     CHM_K_FWD,       /* forwarding node: this bin moved (struct chm_table.fwd) */
     CHM_K_TREEBIN,   /* head of a tree bin (struct chm_treebin) */
     CHM_K_RESERVED,  /* placeholder while compute runs on an empty bin */
+    CHM_K_BUCKET,    /* a bin's own bucket heading its list (chm_bucket_t) */
 };
 
 /*
@@ -57,47 +58,80 @@ void chm_lock_acquire(chm_lock_t *l);
 void chm_lock_release(chm_lock_t *l);
 
 /*
- * A node.  hash, key and kind are written once before the node is published
- * (by a release store or a store under the bin lock) and never change.
- * val and next change only under the bin lock and are read lock-free, so they
- * are atomics: writers store with release, readers load with acquire.
+ * What every object that can head a bin starts with: a heap node, a tree
+ * bin, a reservation, a forwarding node, or the bin's bucket.  Code that
+ * loads a bin's head reads `kind` to learn which, `lock` to lock it, and
+ * (list heads) `next` to walk on.  kind is written before publication and
+ * never changes; next changes only under the bin lock (I2).
+ */
+typedef struct chm_head {
+    _Atomic(struct chm_node *) next;
+    chm_lock_t lock;          /* used when this object heads a bin */
+    uint8_t kind;             /* enum chm_kind */
+    /* Buckets only (chm_bucket_t): which entry slots hold entries readers
+     * may see, and which slots (and the bucket itself) are in use. */
+    _Atomic uint8_t live;
+    _Atomic uint8_t busy;
+    /* Buckets only: slots whose key and value are freed with the table
+     * (their record could not be allocated, chm_bucket.c). */
+    _Atomic uint8_t orphan;
+} chm_head_t;
+
+/*
+ * A node: one entry on the heap.  hash, key and kind are written once
+ * before the node is published (by a release store or a store under the
+ * bin lock) and never change.  val and next change only under the bin lock
+ * and are read lock-free, so they are atomics: writers store with release,
+ * readers load with acquire.
  */
 typedef struct chm_node {
+    chm_head_t h;
     uint64_t hash;
     uintptr_t key;
     _Atomic uintptr_t val;
-    _Atomic(struct chm_node *) next;
-    chm_lock_t lock;          /* used when this node heads a bin */
-    uint8_t kind;             /* enum chm_kind */
-    /* 0: allocated on the heap.  k + 1: the home node of bin
-     * (hash & (2^k - 1)) of a table of 2^k bins (see chm_bin_t).  Written
-     * before publication, like kind. */
-    uint8_t home;
-    /* Home nodes only: 1 while the slot holds a node (claimed, possibly
-     * unlinked and waiting for its grace period), 0 when free.  See
-     * chm_node.c for its protocol. */
-    _Atomic uint8_t taken;
     ck_epoch_entry_t epoch;   /* for retirement */
 } chm_node_t;
 
 /*
- * A bin: the head pointer Java keeps in its table, and next to it, on the
- * same cache line, room for one node - the bin's "home node".  An insert
- * into a bin whose home slot is free builds its node there instead of on the
- * heap.  Most bins of a table at Java's load factor hold at most one entry,
- * so a lookup that finds its key usually finds it in the home node, and the
- * head load and the node's fields cost one cache miss instead of two
- * dependent ones.  A home node is an ordinary node in every other respect:
- * it is linked, locked, read and unlinked exactly as a heap node is; only
- * its memory differs (it lives and dies with the table, see chm_node.c).
+ * A bin's bucket: room for CHM_BUCKET_SLOTS entries inline, on the bin's
+ * own cache line (chm_bin_t).  While the bin holds entries and no tree,
+ * the bucket is its head node - Java's first node, whose lock is the bin
+ * lock - and h.next continues the list on the heap.  An entry goes into a
+ * free slot of the bucket when there is one, onto the heap otherwise, so
+ * a table at Java's load factor keeps nearly all its entries inline and a
+ * lookup costs one cache miss.  The slot protocol (busy/live bits, grace
+ * periods before a slot or the bucket is used again) is in chm_bucket.c.
+ * tag[s] is the low 32 bits of slot s's hash.
  */
+#define CHM_BUCKET_SLOTS 2
+#define CHM_BK_LINKED (1u << CHM_BUCKET_SLOTS) /* busy bit: heads its bin */
+typedef struct chm_slot {
+    uintptr_t key;
+    _Atomic uintptr_t val;
+} chm_slot_t;
+typedef struct chm_bucket {
+    chm_head_t h;             /* kind CHM_K_BUCKET */
+    uint32_t tag[CHM_BUCKET_SLOTS];
+    chm_slot_t slot[CHM_BUCKET_SLOTS];
+} chm_bucket_t;
+
+/* A bin: the head pointer Java keeps in its table, and its bucket. */
 typedef struct chm_bin {
-    _Alignas(CHM_CACHELINE) _Atomic(chm_node_t *) head;
-    chm_node_t home;
+    _Alignas(CHM_CACHELINE) _Atomic(chm_head_t *) head;
+    chm_bucket_t bucket;
 } chm_bin_t;
 
 _Static_assert(sizeof(chm_bin_t) == CHM_CACHELINE,
-               "a bin and its home node fill one cache line");
+               "a bin and its bucket fill one cache line");
+
+static inline chm_node_t *chm_as_node(chm_head_t *h)
+{
+    return (chm_node_t *)h;
+}
+static inline chm_bucket_t *chm_as_bucket(chm_head_t *h)
+{
+    return (chm_bucket_t *)h;
+}
 
 /* A tree bin entry.  `node` comes first (kind CHM_K_TREENODE); node.next is
  * the bin's list order, which readers walk lock-free while a writer holds the
@@ -138,10 +172,12 @@ typedef struct chm_table {
     struct chm_table *fwd_target;       /* the table bins moved to */
     bool mapped;                        /* from mmap (else the heap) */
     struct chm_spares *spares;          /* mapped: where its memory goes */
+    struct chm *map;                    /* whose type frees orphans */
+    _Atomic size_t orphans;             /* buckets with orphan slots */
     /* References that keep the memory alive: 1 until the table's own
-     * grace period has passed (chm_table_retire), plus 1 per home node
-     * retired as an entry whose callback has not run yet.  The last one
-     * dropped frees the table (chm_table_unref). */
+     * grace period has passed (chm_table_retire), plus 1 per batch of
+     * bucket records whose callback has not run yet (chm_bucket.c).  The
+     * last one dropped frees the table (chm_table_unref). */
     _Atomic size_t refs;
     ck_epoch_entry_t epoch;
     chm_node_t fwd;                     /* kind CHM_K_FWD */
@@ -155,7 +191,7 @@ static inline size_t chm_table_body(const chm_table_t *t)
     return t->n * sizeof(chm_bin_t);
 }
 
-static inline chm_table_t *chm_fwd_table(const chm_node_t *fwd)
+static inline chm_table_t *chm_fwd_table(const chm_head_t *fwd)
 {
     const chm_table_t *t = (const chm_table_t *)((const char *)fwd -
                                                  offsetof(chm_table_t, fwd));
@@ -197,12 +233,9 @@ struct chm_thread {
     unsigned cell;             /* counter cell index */
     unsigned since_poll;       /* retirements since the last poll */
     bool joined;
-    /* Home nodes this thread retired as entries whose callbacks have not
-     * run yet, all of table home_tab, on which the thread holds one
-     * reference while home_pending > 0 (chm_node.c).  Owner-only: the
-     * callbacks run in dispatches of this thread's own record. */
-    chm_table_t *home_tab;
-    size_t home_pending;
+    /* Records of bucket slots this thread freed, waiting to be handed
+     * to the epoch (chm_bucket.c); NULL when none is open.  Owner-only. */
+    struct chm_slot_batch *slots;
     struct chm_thread *all_next; /* every handle ever made (m->threads) */
     _Atomic uint64_t retired, reclaimed, bins_transferred, bins_helped;
 };
@@ -328,23 +361,6 @@ void chm_epoch_free_threads(chm_t *m);
 /* Retire helpers for nodes (chm_node.c): */
 chm_node_t *chm_node_new(uint64_t hash, uintptr_t key, uintptr_t val,
                          chm_node_t *next);
-/* The home slot of bin i of tab, claimed and initialised as a node, or
- * NULL when it is taken.  Same rules as chm_node_new_at. */
-chm_node_t *chm_node_claim_home(chm_table_t *tab, size_t i, uint64_t hash,
-                                uintptr_t key, uintptr_t val, chm_node_t *next);
-/* A node for bin i of tab: its home slot when that is free, else the heap.
- * The node may be linked only into that bin of that table; a caller that
- * ends up elsewhere frees it (chm_node_free_now) and asks again.  The
- * caller is pinned (tab is alive).  NULL on ENOMEM. */
-chm_node_t *chm_node_new_at(chm_table_t *tab, size_t i, uint64_t hash,
-                            uintptr_t key, uintptr_t val, chm_node_t *next);
-/* True if n may be linked into bin i of tab (a heap node, or tab's home
- * node of bin i). */
-static inline bool chm_node_fits(const chm_node_t *n, const chm_table_t *tab,
-                                 size_t i)
-{
-    return n->home == 0 || n == &tab->bins[i].home;
-}
 /* Free now: only for nodes never published, or at chm_free. */
 void chm_node_free_now(const chm_t *m, chm_node_t *n, bool with_contents);
 /* A removed entry: frees node, key and value after a grace period. */
@@ -359,6 +375,72 @@ int chm_value_retirer_new(chm_t *m, chm_value_retirer_t **out);
 void chm_value_retire(chm_thread_t *t, chm_value_retirer_t *r, uintptr_t val);
 void chm_value_retirer_drop(chm_value_retirer_t *r);
 
+/* ---- buckets (chm_bucket.c) ------------------------------------------- */
+static inline chm_bucket_t *chm_bin_bucket(chm_table_t *tab, size_t i);
+/* The slot of bucket b holding key (hash h), or -1.  Lock-free: the caller
+ * is pinned and loaded b as its bin's head. */
+static inline int chm_bucket_find(const chm_t *m, chm_bucket_t *b,
+                                  uint64_t h, uintptr_t key);
+/* Take bucket b to head its bin, holding the entry (h, key, val) in a
+ * slot and `next` as the rest of the list.  False when b heads its bin
+ * already, or still waits for the grace period of an earlier use, or has
+ * no free slot (both wait for theirs).  On
+ * true the caller publishes b as the bin's head - by CAS into the empty
+ * bin, or by a store under the lock of the head it replaces - or, if it
+ * cannot, gives it back with chm_bucket_unclaim. */
+bool chm_bucket_claim(chm_bucket_t *b, uint64_t h, uintptr_t key,
+                      uintptr_t val, chm_node_t *next);
+/* Undo chm_bucket_claim of a bucket that was never published. */
+void chm_bucket_unclaim(chm_bucket_t *b);
+/* Under the lock of b, the head of its bin: put (h, key, val) in a free
+ * slot.  False when no slot is free. */
+bool chm_bucket_add(chm_bucket_t *b, uint64_t h, uintptr_t key,
+                    uintptr_t val);
+/* Under the lock of b (tab's, heading its bin): remove the entry of slot
+ * s.  Readers may still see it until a grace period has passed; then its
+ * key and value are freed and the slot can take a new entry.  Never fails:
+ * without memory for its record the slot stays in use for the table's
+ * life and its key and value are freed with the table. */
+void chm_bucket_remove(chm_thread_t *t, chm_table_t *tab, chm_bucket_t *b,
+                       unsigned s);
+/* Under the lock of b: b no longer heads its bin (the caller stored the
+ * new head).  Its live entries now live elsewhere (entries == false: a
+ * tree or list copy holds them) or were removed (entries == true: keys
+ * and values are freed after the grace period).  b can head its bin again
+ * after a grace period.  Never fails, as chm_bucket_remove. */
+void chm_bucket_release(chm_thread_t *t, chm_table_t *tab, chm_bucket_t *b,
+                        bool entries);
+/* The full hash of slot s's key (tags keep only 32 bits). */
+uint64_t chm_bucket_hash(const chm_t *m, const chm_bucket_t *b, unsigned s);
+/* Hand the thread's open batch of records to the epoch (chm_epoch.c, on
+ * unpin polls and leave). */
+void chm_bucket_flush(chm_thread_t *t);
+/* chm_free only: free the keys and values of b's live slots. */
+void chm_bucket_free_now(const chm_t *m, chm_bucket_t *b);
+/* A table nobody can reach any more (its last reference, or chm_free):
+ * free the keys and values of its orphan slots. */
+void chm_bucket_free_orphans(chm_table_t *tab);
+
+static inline chm_bucket_t *chm_bin_bucket(chm_table_t *tab, size_t i)
+{
+    return &tab->bins[i].bucket;
+}
+
+static inline int chm_bucket_find(const chm_t *m, chm_bucket_t *b,
+                                  uint64_t h, uintptr_t key)
+{
+    /* acquire: pairs with the release that made each slot live, so its
+     * tag and key (plain fields) are visible.  A live slot's tag and key
+     * do not change until a grace period after it stops being live
+     * (chm_bucket.c), which our pin holds off. */
+    unsigned live = atomic_load_explicit(&b->h.live, memory_order_acquire);
+    for (unsigned s = 0; s < CHM_BUCKET_SLOTS; s++)
+        if ((live >> s & 1u) != 0 && b->tag[s] == (uint32_t)h &&
+            chm_key_eq(m, b->slot[s].key, key))
+            return (int)s;
+    return -1;
+}
+
 /* ---- striped counter (chm_counter.c) ---------------------------------- */
 void chm_counter_add(chm_thread_t *t, int64_t delta);
 int64_t chm_counter_sum(chm_t *m);
@@ -368,15 +450,6 @@ chm_table_t *chm_table_new(chm_t *m, size_t n);
 void chm_table_free_now(chm_table_t *t);
 /* Drop one reference (see chm_table_t.refs); frees the table on the last. */
 void chm_table_unref(chm_table_t *t);
-/* The table whose bin holds home node n (n->home != 0).  The caller knows
- * the table is alive (it is pinned, or holds a reference). */
-static inline chm_table_t *chm_home_table(const chm_node_t *n)
-{
-    size_t i = (size_t)n->hash & (((size_t)1 << (n->home - 1)) - 1);
-    const chm_bin_t *b = (const chm_bin_t *)((const char *)n -
-                                             offsetof(chm_bin_t, home));
-    return (chm_table_t *)((char *)(b - i) - offsetof(chm_table_t, bins));
-}
 /* Retire a table that is no longer m->table (after a resize). */
 void chm_table_retire(chm_thread_t *t, chm_table_t *tab);
 /* After an insert: count it, and start or help a resize when the count
@@ -385,7 +458,7 @@ void chm_table_retire(chm_thread_t *t, chm_table_t *tab);
 void chm_add_count(chm_thread_t *t, int64_t delta, long check);
 /* Help the resize that moved `tab`'s bin; returns the table to retry in. */
 chm_table_t *chm_help_transfer(chm_thread_t *t, chm_table_t *tab,
-                               chm_node_t *fwd);
+                               chm_head_t *fwd);
 /* Grow so `size` entries fit (Java's tryPresize).  CHM_OK or CHM_ENOMEM. */
 int chm_try_presize(chm_thread_t *t, size_t size);
 /* A list bin reached TREEIFY_THRESHOLD: grow small tables, else make the
@@ -406,7 +479,7 @@ chm_node_t *chm_tree_find(const chm_t *m, chm_treebin_t *b, uint64_t h,
  * (plain nodes or tree nodes, linked by next); keys and values are shared
  * with the originals, which the caller retires as shells.  NULL on ENOMEM
  * (nothing allocated). */
-chm_treebin_t *chm_tree_build(const chm_t *m, chm_node_t *first);
+chm_treebin_t *chm_tree_build(const chm_t *m, chm_head_t *first);
 /* With the bin lock held: the node holding key, or a new node holding
  * (key, val) inserted into the tree (*inserted = true).  NULL on ENOMEM. */
 chm_node_t *chm_tree_put(const chm_t *m, chm_treebin_t *b, uint64_t h,

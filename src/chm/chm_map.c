@@ -12,15 +12,16 @@
  * (CHM_K_RESERVED: compute is deciding what to put in an empty bin).
  *
  * One departure in memory layout, not in protocol: each bin shares its cache
- * line with a slot for one node, its "home node" (chm_bin_t).  An insert
- * builds its node there when the slot is free - in an empty bin, or at the
- * front of a list - and on the heap otherwise.  Tables hold at most 0.75
- * entries per bin, so most lookups that hit find their key in the home
- * node: one cache miss for bin and entry where Java's layout takes two
- * dependent ones.  The price is memory: 64 bytes per bin, used or not.  A
- * home slot is reused only after a grace period, like freed memory, and a
- * removed home node keeps its table alive until its callback has run
- * (chm_node.c).
+ * line with its "bucket" (chm_bin_t), a head node with room for two entries
+ * inline (CHM_K_BUCKET, chm_bucket.c).  While the bin holds a list, the
+ * bucket is its first node - Java's head, whose lock is the bin lock - and
+ * the list goes on with heap nodes; an entry goes into a free slot of the
+ * bucket when there is one, onto the heap otherwise.  Tables hold at most
+ * 0.75 entries per bin, so nearly every entry is inline and a lookup costs
+ * one cache miss, where Java's layout takes two dependent ones for every
+ * hit.  The price is memory: 64 bytes per bin, used or not.  A bucket slot,
+ * and a bucket that stopped heading its bin, are used again only after a
+ * grace period, like freed memory.
  *
  * Reads never lock.  get loads the table, the bin and walks the list with
  * acquire loads; it follows forwarding nodes into the next table and asks a
@@ -43,7 +44,9 @@
  * Invariants:
  *  I1  hash, key and kind of a node never change after it is published
  *      (and until a grace period after it is unlinked: only then may its
- *      memory, heap or home slot, be used again).
+ *      memory be used again); likewise tag and key of a bucket slot from
+ *      the release that makes it live until a grace period after it stops
+ *      being live (chm_bucket.c).
  *  I2  val and next of a node, and the head of a non-empty bin, change only
  *      under the bin's lock (the head node's lock), with release stores.
  *      Exception: an empty bin is filled by CAS (no lock needed: there is
@@ -145,22 +148,28 @@ chm_t *chm_new(const chm_type *type, size_t initial_capacity)
 static void chm_free_list(chm_t *m, chm_node_t *p, bool with_contents)
 {
     while (p != NULL) {
-        chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
+        chm_node_t *nx = atomic_load_explicit(&p->h.next,
+                                              memory_order_relaxed);
         chm_node_free_now(m, p, with_contents);
         p = nx;
     }
 }
 
-static void chm_free_bin(chm_t *m, chm_node_t *f)
+static void chm_free_bin(chm_t *m, chm_head_t *f)
 {
     if (f == NULL)
         return;
-    if (f->kind == CHM_K_NODE)
-        chm_free_list(m, f, true);
-    else if (f->kind == CHM_K_TREEBIN)
+    if (f->kind == CHM_K_BUCKET) {
+        chm_bucket_free_now(m, chm_as_bucket(f));
+        chm_free_list(m, atomic_load_explicit(&f->next, memory_order_relaxed),
+                      true);
+    } else if (f->kind == CHM_K_NODE) {
+        chm_free_list(m, chm_as_node(f), true);
+    } else if (f->kind == CHM_K_TREEBIN) {
         chm_tree_free_now(m, (chm_treebin_t *)f, true);
-    else
+    } else {
         CHM_CHECK(false, "forwarding or reservation node at chm_free");
+    }
 }
 
 void chm_free(chm_t *m)
@@ -174,6 +183,7 @@ void chm_free(chm_t *m)
      * the pending garbage first, then free what is still in the table. */
     chm_epoch_reclaim_all(m);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_relaxed);
+    chm_bucket_free_orphans(tab);
     for (size_t i = 0; i < tab->n; i++)
         chm_free_bin(m, atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_relaxed));
@@ -223,36 +233,49 @@ static chm_compute_action chm_call_compute(chm_t *m, chm_compute_fn fn,
 
 /* ---- lookup ------------------------------------------------------------ */
 
-/* The node holding key in the list or tree bin f, or NULL (also for a
- * reservation, which holds no entry yet).  Lock-free: chm_find's read of a
- * bin, also used by writers that can answer without the lock when the
+/* The value cell of key's entry in the list or tree bin f, or NULL (also
+ * for a reservation, which holds no entry yet).  Lock-free: chm_find's read
+ * of a bin, also used by writers that can answer without the lock when the
  * key's presence alone decides (see chm_put_val, chm_replace_node); such an
  * answer linearizes where a get's would. */
-static inline chm_node_t *chm_bin_find(const chm_t *m, chm_node_t *f,
-                                       uint64_t h, uintptr_t key)
+static inline _Atomic uintptr_t *chm_bin_find(const chm_t *m, chm_head_t *f,
+                                              uint64_t h, uintptr_t key)
 {
-    if (f->kind == CHM_K_TREEBIN)
-        return chm_tree_find(m, (chm_treebin_t *)f, h, key);
-    if (f->kind != CHM_K_NODE)
+    chm_node_t *e;
+    if (f->kind == CHM_K_BUCKET) {
+        chm_bucket_t *b = chm_as_bucket(f);
+        int s = chm_bucket_find(m, b, h, key);
+        if (s >= 0)
+            return &b->slot[s].val;
+        /* acquire: pairs with the release that linked the first heap
+         * node, so its fields are visible (I1) */
+        e = atomic_load_explicit(&f->next, memory_order_acquire);
+    } else if (f->kind == CHM_K_NODE) {
+        e = chm_as_node(f);
+    } else if (f->kind == CHM_K_TREEBIN) {
+        chm_node_t *p = chm_tree_find(m, (chm_treebin_t *)f, h, key);
+        return p != NULL ? &p->val : NULL;
+    } else {
         return NULL;
+    }
     /* acquire: pairs with the release that published each next pointer,
      * so the node behind it is visible (I1) */
-    for (chm_node_t *e = f; e != NULL;
-         e = atomic_load_explicit(&e->next, memory_order_acquire))
+    for (; e != NULL; e = atomic_load_explicit(&e->h.next, memory_order_acquire))
         if (e->hash == h && chm_key_eq(m, e->key, key))
-            return e;
+            return &e->val;
     return NULL;
 }
 
-/* The node holding key in tab (following forwarding nodes), or NULL.  The
- * caller is pinned: every node and table reached stays alive (I4). */
-static chm_node_t *chm_find(const chm_t *m, chm_table_t *tab, uint64_t h,
-                            uintptr_t key)
+/* The value cell of key's entry in tab (following forwarding nodes), or
+ * NULL.  The caller is pinned: every node, bucket and table reached stays
+ * alive, and a slot found live keeps its entry (I4, chm_bucket.c). */
+static _Atomic uintptr_t *chm_find(const chm_t *m, chm_table_t *tab,
+                                   uint64_t h, uintptr_t key)
 {
     for (;;) {
         /* acquire: pairs with the release that published the head, so its
-         * fields (I1) and the nodes behind it are visible. */
-        chm_node_t *e = atomic_load_explicit(
+         * fields (I1) and what is behind it are visible. */
+        chm_head_t *e = atomic_load_explicit(
             &tab->bins[chm_bin_index(h, tab->n)].head, memory_order_acquire);
         if (e == NULL)
             return NULL;
@@ -276,21 +299,21 @@ bool chm_get(chm_thread_t *t, uintptr_t key, uintptr_t *val_out)
     chm_t *m = t->map;
     uint64_t h = chm_hash_key(m, key);
     chm_pin_in(t);
-    chm_node_t *e = chm_find(m, atomic_load_explicit(&m->table,
-                                                     memory_order_acquire),
-                             h, key);
-    if (e != NULL && val_out != NULL)
+    _Atomic uintptr_t *v = chm_find(m, atomic_load_explicit(&m->table,
+                                                            memory_order_acquire),
+                                    h, key);
+    if (v != NULL && val_out != NULL)
         /* acquire: the value may point at data written before its store */
-        *val_out = atomic_load_explicit(&e->val, memory_order_acquire);
+        *val_out = atomic_load_explicit(v, memory_order_acquire);
     chm_unpin_in(t);
-    return e != NULL;
+    return v != NULL;
 }
 
 /* ---- shared pieces of the update paths ---------------------------------- */
 
-/* Under the bin lock: replace e's value, retiring the old one.  CHM_OK or
- * CHM_ENOMEM (nothing changed). */
-static int chm_set_value(chm_thread_t *t, chm_node_t *e, uintptr_t val,
+/* Under the bin lock: replace the value in cell v, retiring the old one.
+ * CHM_OK or CHM_ENOMEM (nothing changed). */
+static int chm_set_value(chm_thread_t *t, _Atomic uintptr_t *v, uintptr_t val,
                          uintptr_t *old_out)
 {
     chm_value_retirer_t *r;
@@ -299,8 +322,8 @@ static int chm_set_value(chm_thread_t *t, chm_node_t *e, uintptr_t val,
     /* relaxed load: val changes only under the lock we hold (I2).
      * release store: readers that load the new value (acquire) see what the
      * caller wrote before handing it to us. */
-    uintptr_t old = atomic_load_explicit(&e->val, memory_order_relaxed);
-    atomic_store_explicit(&e->val, val, memory_order_release);
+    uintptr_t old = atomic_load_explicit(v, memory_order_relaxed);
+    atomic_store_explicit(v, val, memory_order_release);
     if (old_out != NULL)
         *old_out = old;
     /* SAFETY: old is no longer reachable through the map; readers that
@@ -320,31 +343,158 @@ static void chm_tree_shrink(chm_thread_t *t, chm_table_t *tab, size_t i,
     chm_node_t *list = chm_tree_to_list(m, b);
     if (list == NULL && b->count != 0)
         return;
-    atomic_store_explicit(&tab->bins[i].head, list, memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, list != NULL ? &list->h : NULL,
+                          memory_order_release);
     /* SAFETY: b and its nodes are now unreachable (the bin holds copies). */
     chm_tree_retire_shell(t, b);
     atomic_fetch_add_explicit(&m->untreeifications, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&m->tree_bins, 1, memory_order_relaxed);
 }
 
-/* Under the lock of tab->bins[i]'s head f: unlink e (pred: its predecessor
- * in the list, or NULL when e is the head) and retire it. */
-static void chm_unlink_list(chm_thread_t *t, chm_table_t *tab, size_t i,
-                            chm_node_t *pred, chm_node_t *e)
+/*
+ * Where a key is in a locked list bin.  A list bin's head f is either the
+ * bin's bucket (then its live slots are the first entries and f->next the
+ * heap nodes after them) or a heap node (the bucket is not in use).
+ */
+typedef struct chm_lpos {
+    chm_bucket_t *b;   /* f, when it is the bucket; else NULL */
+    int slot;          /* the key's slot in b, or -1 */
+    chm_node_t *e;     /* the key's heap node, or NULL */
+    chm_head_t *pred;  /* e's predecessor, NULL if e is f; when the key is
+                        * absent: the list's last element (f or a node) */
+    long count;        /* the bin's entries, when the key is absent (Java's
+                        * binCount); fewer when it is present */
+} chm_lpos;
+
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+/* MUTANT pia_outside_lock: set while put_if_absent appends blind. */
+static _Thread_local bool chm_mutant_pia_blind;
+#endif
+
+/* Under f's lock: find key in the list headed by f.  True if present. */
+static bool chm_list_locate(const chm_t *m, chm_head_t *f, uint64_t h,
+                            uintptr_t key, chm_lpos *p)
 {
-    chm_node_t *next = atomic_load_explicit(&e->next, memory_order_relaxed);
+    chm_node_t *e;
+    p->b = NULL;
+    p->slot = -1;
+    p->e = NULL;
+    p->count = 0;
+    if (f->kind == CHM_K_BUCKET) {
+        p->b = chm_as_bucket(f);
+        p->slot = chm_bucket_find(m, p->b, h, key);
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+        /* MUTANT pia_outside_lock: append without looking for the key. */
+        if (chm_mutant_pia_blind)
+            p->slot = -1;
+#endif
+        /* relaxed: live changes only under the lock we hold */
+        p->count = __builtin_popcount(atomic_load_explicit(
+                       &f->live, memory_order_relaxed));
+        if (p->slot >= 0)
+            return true;
+        p->pred = f;
+        /* relaxed: next changes only under the lock we hold (I2); the
+         * nodes behind it are alive because we are pinned */
+        e = atomic_load_explicit(&f->next, memory_order_relaxed);
+    } else {
+        p->pred = NULL;
+        e = chm_as_node(f);
+    }
+    for (; e != NULL;
+         p->pred = &e->h, e = atomic_load_explicit(&e->h.next,
+                                                   memory_order_relaxed)) {
+#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
+        /* MUTANT pia_outside_lock: append without looking for the key. */
+        if (chm_mutant_pia_blind) {
+            p->count++;
+            continue;
+        }
+#endif
+        if (e->hash == h && chm_key_eq(m, e->key, key)) {
+            p->e = e;
+            return true;
+        }
+        p->count++;
+    }
+    return false;
+}
+
+/* The value cell of the entry chm_list_locate found. */
+static _Atomic uintptr_t *chm_lpos_val(const chm_lpos *p)
+{
+    return p->e != NULL ? &p->e->val : &p->b->slot[p->slot].val;
+}
+
+/* Under the lock of list head f of tab->bins[i]: remove the entry p
+ * located.  Never fails. */
+static void chm_list_remove(chm_thread_t *t, chm_table_t *tab, size_t i,
+                            chm_head_t *f, const chm_lpos *p)
+{
+    if (p->e == NULL) {
+        /* relaxed: next and live change only under the lock we hold */
+        if (atomic_load_explicit(&f->next, memory_order_relaxed) == NULL &&
+            atomic_load_explicit(&f->live, memory_order_relaxed) ==
+                1u << p->slot) {
+            /* The bin's last entry: empty the bin, then let the bucket go.
+             * release: as any head store (I2). */
+            atomic_store_explicit(&tab->bins[i].head, NULL,
+                                  memory_order_release);
+            chm_bucket_release(t, tab, p->b, true);
+        } else {
+            chm_bucket_remove(t, tab, p->b, (unsigned)p->slot);
+        }
+        return;
+    }
+    chm_node_t *next = atomic_load_explicit(&p->e->h.next,
+                                            memory_order_relaxed);
     /* release: readers that load the new link see a complete node. */
-    if (pred != NULL)
-        atomic_store_explicit(&pred->next, next, memory_order_release);
+    if (p->pred != NULL)
+        atomic_store_explicit(&p->pred->next, next, memory_order_release);
     else
-        atomic_store_explicit(&tab->bins[i].head, next, memory_order_release);
+        atomic_store_explicit(&tab->bins[i].head,
+                              next != NULL ? &next->h : NULL,
+                              memory_order_release);
     /* SAFETY: e is unlinked; readers on it are pinned (I3). */
-    chm_retire_entry(t, e);
+    chm_retire_entry(t, p->e);
+}
+
+/* Under the lock of list head f of tab->bins[i], the key absent (p from
+ * chm_list_locate): add (h, key, val) - in a free slot of the bucket when
+ * f is the bucket, else in the bucket made the new head when it is free,
+ * else in a heap node after the last element.  CHM_OK or CHM_ENOMEM. */
+static int chm_list_add(chm_table_t *tab, size_t i, chm_head_t *f,
+                        const chm_lpos *p, uint64_t h, uintptr_t key,
+                        uintptr_t val)
+{
+    if (p->b != NULL) {
+        if (chm_bucket_add(p->b, h, key, val))
+            return CHM_OK;
+    } else {
+        chm_bucket_t *b = chm_bin_bucket(tab, i);
+        if (chm_bucket_claim(b, h, key, val, chm_as_node(f))) {
+            /* The bucket goes in front, where lookups meet it on the
+             * bin's cache line.  Changing the head under f's lock is what
+             * a removal of the head does too (I2): it is our last change
+             * to the bin, and a writer that loads the new head locks it
+             * and checks it is still the head.  release: the bucket's
+             * contents before its address (I1). */
+            atomic_store_explicit(&tab->bins[i].head, &b->h,
+                                  memory_order_release);
+            return CHM_OK;
+        }
+    }
+    chm_node_t *n = chm_node_new(h, key, val, NULL);
+    if (n == NULL)
+        return CHM_ENOMEM;
+    /* release: the node's fields before its address (I1, I2) */
+    atomic_store_explicit(&p->pred->next, n, memory_order_release);
+    return CHM_OK;
 }
 
 /* What an update does to a locked bin, by kind: req is its request. */
 typedef void chm_list_fn(chm_thread_t *t, void *req, chm_table_t *tab,
-                         size_t i, chm_node_t *head);
+                         size_t i, chm_head_t *head);
 typedef void chm_tree_fn(chm_thread_t *t, void *req, chm_table_t *tab,
                          size_t i, chm_treebin_t *b);
 
@@ -353,7 +503,7 @@ typedef void chm_tree_fn(chm_thread_t *t, void *req, chm_table_t *tab,
  * stopped being the head while we waited (removed, moved, treeified): the
  * caller retries with a fresh load. */
 static bool chm_update_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
-                           chm_node_t *f, chm_list_fn *on_list,
+                           chm_head_t *f, chm_list_fn *on_list,
                            chm_tree_fn *on_tree, void *req)
 {
     bool done = false;
@@ -363,7 +513,7 @@ static bool chm_update_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
      * nodes behind it. */
     if (atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
         done = true;
-        if (f->kind == CHM_K_NODE)
+        if (f->kind == CHM_K_NODE || f->kind == CHM_K_BUCKET)
             on_list(t, req, tab, i, f);
         else if (f->kind == CHM_K_TREEBIN)
             on_tree(t, req, tab, i, (chm_treebin_t *)f);
@@ -381,80 +531,33 @@ typedef struct chm_put_req {
     uintptr_t key, val;
     bool only_if_absent;
     uintptr_t *old_out;
-    chm_node_t *node;   /* the new node, allocated once, reused on retry */
     int status;
     long bin_count;     /* entries seen in the bin (Java's binCount) */
 } chm_put_req;
 
-/* Make rq->node a node that may go into bin i of tab: keep the one made
- * for an earlier attempt if it fits there (a heap node fits anywhere), else
- * make one, in the bin's home slot if it is free.  NULL on ENOMEM. */
-static void chm_put_node_for(chm_t *m, chm_put_req *rq, chm_table_t *tab,
-                             size_t i)
-{
-    if (rq->node != NULL && chm_node_fits(rq->node, tab, i))
-        return;
-    if (rq->node != NULL) /* another table's or bin's home: never published */
-        chm_node_free_now(m, rq->node, false);
-    rq->node = chm_node_new_at(tab, i, rq->h, rq->key, rq->val, NULL);
-}
-
-#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
-/* MUTANT pia_outside_lock: set while put_if_absent appends blind. */
-static _Thread_local bool chm_mutant_pia_blind;
-#endif
-
 /* Under the lock of list bin f. */
 static void chm_put_list(chm_thread_t *t, void *req, chm_table_t *tab,
-                         size_t i, chm_node_t *f)
+                         size_t i, chm_head_t *f)
 {
     chm_put_req *rq = req;
-    chm_t *m = t->map;
-    chm_node_t *e = f, *pred = NULL;
-    rq->bin_count = 0;
-    for (; e != NULL;
-         pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
-        rq->bin_count++;
-#ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
-        /* MUTANT pia_outside_lock: append without looking for the key. */
-        if (chm_mutant_pia_blind)
-            continue;
-#endif
-        if (e->hash == rq->h && chm_key_eq(m, e->key, rq->key)) {
-            if (rq->only_if_absent) {
-                if (rq->old_out != NULL)
-                    *rq->old_out = atomic_load_explicit(&e->val,
-                                                        memory_order_relaxed);
+    chm_lpos p;
+    bool found = chm_list_locate(t->map, f, rq->h, rq->key, &p);
+    rq->bin_count = p.count;
+    if (found) {
+        _Atomic uintptr_t *v = chm_lpos_val(&p);
+        if (rq->only_if_absent) {
+            if (rq->old_out != NULL)
+                /* relaxed: under the bin lock (I2) */
+                *rq->old_out = atomic_load_explicit(v, memory_order_relaxed);
+            rq->status = CHM_EXISTS;
+        } else {
+            rq->status = chm_set_value(t, v, rq->val, rq->old_out);
+            if (rq->status == CHM_OK)
                 rq->status = CHM_EXISTS;
-            } else {
-                rq->status = chm_set_value(t, e, rq->val, rq->old_out);
-                if (rq->status == CHM_OK)
-                    rq->status = CHM_EXISTS;
-            }
-            return;
         }
-    }
-    chm_put_node_for(m, rq, tab, i);
-    if (rq->node == NULL) {
-        rq->status = CHM_ENOMEM;
         return;
     }
-    if (rq->node->home != 0) {
-        /* The bin's home node goes in front, where lookups meet it on the
-         * head's cache line.  Changing the head under f's lock is what a
-         * removal of the head does too (I2): it is our last change to the
-         * bin, and a writer that loads the new head locks it and checks it
-         * is still the head.  relaxed: the node is still private; release:
-         * its fields before its address (I1). */
-        atomic_store_explicit(&rq->node->next, f, memory_order_relaxed);
-        atomic_store_explicit(&tab->bins[i].head, rq->node,
-                              memory_order_release);
-    } else {
-        /* release: the node's fields before its address (I1, I2) */
-        atomic_store_explicit(&pred->next, rq->node, memory_order_release);
-    }
-    rq->node = NULL;
-    rq->status = CHM_OK;
+    rq->status = chm_list_add(tab, i, f, &p, rq->h, rq->key, rq->val);
 }
 
 /* Under the lock of tree bin b. */
@@ -477,14 +580,41 @@ static void chm_put_tree(chm_thread_t *t, void *req, chm_table_t *tab,
             *rq->old_out = atomic_load_explicit(&p->val, memory_order_relaxed);
         rq->status = CHM_EXISTS;
     } else {
-        rq->status = chm_set_value(t, p, rq->val, rq->old_out);
+        rq->status = chm_set_value(t, &p->val, rq->val, rq->old_out);
         if (rq->status == CHM_OK)
             rq->status = CHM_EXISTS;
     }
 }
 
-/* Lock head f of tab->bins[i] and insert; false if f stopped being the
- * head while we waited (retry). */
+/* Java's CAS into an empty bin, with the bin's bucket as the new first
+ * node when it is free, else a heap node.  CHM_OK; CHM_EXISTS when the bin
+ * stopped being empty (the caller retries); CHM_ENOMEM. */
+static int chm_put_empty(chm_table_t *tab, size_t i, uint64_t h,
+                         uintptr_t key, uintptr_t val)
+{
+    chm_head_t *expect = NULL, *f;
+    chm_bucket_t *b = chm_bin_bucket(tab, i);
+    chm_node_t *n = NULL;
+    if (chm_bucket_claim(b, h, key, val, NULL)) {
+        f = &b->h;
+    } else {
+        if ((n = chm_node_new(h, key, val, NULL)) == NULL)
+            return CHM_ENOMEM;
+        f = &n->h;
+    }
+    /* release: publishes the bucket's or node's fields; relaxed on
+     * failure: we only retry. */
+    if (atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &expect,
+            f, memory_order_release, memory_order_relaxed))
+        return CHM_OK;
+    /* SAFETY: never published */
+    if (n != NULL)
+        chm_node_free_now(NULL, n, false);
+    else
+        chm_bucket_unclaim(b);
+    return CHM_EXISTS;
+}
+
 static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
                        bool only_if_absent, uintptr_t *old_out)
 {
@@ -492,16 +622,16 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
         return CHM_EBUSY;
     chm_t *m = t->map;
     chm_put_req rq = { chm_hash_key(m, key), key, val, only_if_absent,
-                       old_out, NULL, CHM_ENOMEM, 0 };
+                       old_out, CHM_ENOMEM, 0 };
     chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
 #ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
     /* MUTANT pia_outside_lock: absence decided unlocked, by a get. */
     if (only_if_absent) {
-        chm_node_t *e = chm_find(m, tab, rq.h, key);
-        if (e != NULL) {
+        _Atomic uintptr_t *v = chm_find(m, tab, rq.h, key);
+        if (v != NULL) {
             if (old_out != NULL)
-                *old_out = atomic_load_explicit(&e->val, memory_order_acquire);
+                *old_out = atomic_load_explicit(v, memory_order_acquire);
             chm_unpin_in(t);
             return CHM_EXISTS;
         }
@@ -511,41 +641,31 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
 #endif
     for (;;) {
         size_t i = chm_bin_index(rq.h, tab->n);
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
+        chm_head_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL) {
-            chm_put_node_for(m, &rq, tab, i);
-            if (rq.node == NULL) {
-                rq.status = CHM_ENOMEM;
-                break;
-            }
-            /* release: publishes the node's fields; relaxed on failure:
-             * we only retry. */
-            if (atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &f,
-                    rq.node, memory_order_release, memory_order_relaxed)) {
-                rq.node = NULL;
-                rq.status = CHM_OK;
-                rq.bin_count = 0;
-                break;
-            }
-            continue;
+            rq.status = chm_put_empty(tab, i, rq.h, key, val);
+            if (rq.status == CHM_EXISTS)
+                continue;
+            rq.bin_count = 0;
+            break;
         }
         if (f->kind == CHM_K_FWD) {
             tab = chm_help_transfer(t, tab, f);
             continue;
         }
-        chm_node_t *e;
-        if (only_if_absent && (e = chm_bin_find(m, f, rq.h, key)) != NULL) {
+        _Atomic uintptr_t *v;
+        if (only_if_absent && (v = chm_bin_find(m, f, rq.h, key)) != NULL) {
             /* Lock-free when the key is present: Java checks the head
              * only; we read the whole bin, as get would. */
             if (old_out != NULL)
-                *old_out = atomic_load_explicit(&e->val, memory_order_acquire);
+                *old_out = atomic_load_explicit(v, memory_order_acquire);
             rq.status = CHM_EXISTS;
             break;
         }
 #ifdef CHM_MUTANT_PUT_NO_LOCK
         /* MUTANT put_no_lock: update a non-empty list bin without its lock. */
-        if (f->kind == CHM_K_NODE &&
+        if ((f->kind == CHM_K_NODE || f->kind == CHM_K_BUCKET) &&
             atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
             chm_put_list(t, &rq, tab, i, f);
             break;
@@ -560,8 +680,6 @@ static int chm_put_val(chm_thread_t *t, uintptr_t key, uintptr_t val,
 #ifdef CHM_MUTANT_PIA_OUTSIDE_LOCK
     chm_mutant_pia_blind = false;
 #endif
-    if (rq.node != NULL) /* allocated but never published */
-        chm_node_free_now(m, rq.node, false);
     if (rq.status == CHM_OK)
         chm_add_count(t, 1, rq.bin_count);
     chm_unpin_in(t);
@@ -594,11 +712,11 @@ typedef struct chm_rn_req {
     bool removed;
 } chm_rn_req;
 
-/* The matching node e's current value decides; returns false on mismatch. */
-static bool chm_rn_matches(chm_rn_req *rq, chm_node_t *e)
+/* The matching entry's current value (cell v) decides; false on mismatch. */
+static bool chm_rn_matches(chm_rn_req *rq, _Atomic uintptr_t *v)
 {
     /* relaxed: under the bin lock (I2) */
-    uintptr_t cur = atomic_load_explicit(&e->val, memory_order_relaxed);
+    uintptr_t cur = atomic_load_explicit(v, memory_order_relaxed);
     if (rq->has_expect && cur != rq->expect) {
         rq->status = CHM_MISMATCH;
         return false;
@@ -607,29 +725,25 @@ static bool chm_rn_matches(chm_rn_req *rq, chm_node_t *e)
 }
 
 static void chm_rn_list(chm_thread_t *t, void *req, chm_table_t *tab,
-                        size_t i, chm_node_t *f)
+                        size_t i, chm_head_t *f)
 {
     chm_rn_req *rq = req;
-    chm_t *m = t->map;
-    chm_node_t *pred = NULL;
-    for (chm_node_t *e = f; e != NULL;
-         pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
-        if (e->hash != rq->h || !chm_key_eq(m, e->key, rq->key))
-            continue;
-        if (!chm_rn_matches(rq, e))
-            return;
-        if (rq->mode == CHM_RN_REPLACE) {
-            rq->status = chm_set_value(t, e, rq->val, rq->old_out);
-            return;
-        }
-        if (rq->old_out != NULL)
-            *rq->old_out = atomic_load_explicit(&e->val, memory_order_relaxed);
-        chm_unlink_list(t, tab, i, pred, e);
-        rq->status = CHM_OK;
-        rq->removed = true;
+    chm_lpos p;
+    rq->status = CHM_NOT_FOUND;
+    if (!chm_list_locate(t->map, f, rq->h, rq->key, &p))
+        return;
+    _Atomic uintptr_t *v = chm_lpos_val(&p);
+    if (!chm_rn_matches(rq, v))
+        return;
+    if (rq->mode == CHM_RN_REPLACE) {
+        rq->status = chm_set_value(t, v, rq->val, rq->old_out);
         return;
     }
-    rq->status = CHM_NOT_FOUND;
+    if (rq->old_out != NULL)
+        *rq->old_out = atomic_load_explicit(v, memory_order_relaxed);
+    chm_list_remove(t, tab, i, f, &p);
+    rq->status = CHM_OK;
+    rq->removed = true;
 }
 
 static void chm_rn_tree(chm_thread_t *t, void *req, chm_table_t *tab,
@@ -641,10 +755,10 @@ static void chm_rn_tree(chm_thread_t *t, void *req, chm_table_t *tab,
         rq->status = CHM_NOT_FOUND;
         return;
     }
-    if (!chm_rn_matches(rq, p))
+    if (!chm_rn_matches(rq, &p->val))
         return;
     if (rq->mode == CHM_RN_REPLACE) {
-        rq->status = chm_set_value(t, p, rq->val, rq->old_out);
+        rq->status = chm_set_value(t, &p->val, rq->val, rq->old_out);
         return;
     }
     if (rq->old_out != NULL)
@@ -671,7 +785,7 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (;;) {
         size_t i = chm_bin_index(rq->h, tab->n);
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
+        chm_head_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL)
             break;
@@ -681,12 +795,14 @@ static int chm_replace_node(chm_thread_t *t, chm_rn_req *rq)
         }
         /* Lock-free when the key is absent: nothing to remove or replace,
          * and reading the bin as get would tells us so. */
-        if ((f->kind == CHM_K_NODE || f->kind == CHM_K_TREEBIN) &&
+        if ((f->kind == CHM_K_NODE || f->kind == CHM_K_BUCKET ||
+             f->kind == CHM_K_TREEBIN) &&
             chm_bin_find(m, f, rq->h, rq->key) == NULL)
             break;
 #ifdef CHM_MUTANT_REMOVE_NO_LOCK
         /* MUTANT remove_no_lock: unlink from a list bin without its lock. */
-        if (rq->mode == CHM_RN_REMOVE && f->kind == CHM_K_NODE &&
+        if (rq->mode == CHM_RN_REMOVE &&
+            (f->kind == CHM_K_NODE || f->kind == CHM_K_BUCKET) &&
             atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
             chm_rn_list(t, rq, tab, i, f);
             break;
@@ -743,18 +859,21 @@ typedef struct chm_cp_req {
     long bin_count;
 } chm_cp_req;
 
-/* Apply the callback's decision for a present entry e (bin locked). */
+/* Apply the callback's decision for a present entry: value cell v; in a
+ * list bin (f, located at *p) or in tree bin b at node e. */
 static void chm_cp_present(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
-                           size_t i, chm_node_t *pred, chm_node_t *e,
-                           chm_treebin_t *b)
+                           size_t i, chm_head_t *f, const chm_lpos *p,
+                           chm_treebin_t *b, chm_node_t *e)
 {
     chm_t *m = t->map;
-    uintptr_t cur = atomic_load_explicit(&e->val, memory_order_relaxed);
+    _Atomic uintptr_t *v = b != NULL ? &e->val : chm_lpos_val(p);
+    /* relaxed: under the bin lock (I2) */
+    uintptr_t cur = atomic_load_explicit(v, memory_order_relaxed);
     uintptr_t nv = cur;
     chm_compute_action a = chm_call_compute(m, rq->fn, rq->ctx, rq->key,
                                             true, cur, &nv);
     if (a == CHM_COMPUTE_SET) {
-        rq->status = chm_set_value(t, e, nv, NULL);
+        rq->status = chm_set_value(t, v, nv, NULL);
         if (rq->status == CHM_OK)
             rq->out = nv;
     } else if (a == CHM_COMPUTE_REMOVE) {
@@ -764,7 +883,7 @@ static void chm_cp_present(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
             chm_retire_entry(t, e);
             chm_tree_shrink(t, tab, i, b);
         } else {
-            chm_unlink_list(t, tab, i, pred, e);
+            chm_list_remove(t, tab, i, f, p);
         }
         rq->status = CHM_NOT_FOUND;
         rq->delta = -1;
@@ -774,8 +893,10 @@ static void chm_cp_present(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
     }
 }
 
-/* The key is absent from the locked bin: ask the callback; insert. */
-static void chm_cp_absent(chm_thread_t *t, chm_cp_req *rq, chm_node_t *pred,
+/* The key is absent from the locked bin: ask the callback; insert into the
+ * list bin f (located at *p) or tree bin b. */
+static void chm_cp_absent(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
+                          size_t i, chm_head_t *f, const chm_lpos *p,
                           chm_treebin_t *b)
 {
     chm_t *m = t->map;
@@ -791,13 +912,9 @@ static void chm_cp_absent(chm_thread_t *t, chm_cp_req *rq, chm_node_t *pred,
             rq->status = CHM_ENOMEM;
             return;
         }
-    } else {
-        chm_node_t *n = chm_node_new(rq->h, rq->key, nv, NULL);
-        if (n == NULL) {
-            rq->status = CHM_ENOMEM;
-            return;
-        }
-        atomic_store_explicit(&pred->next, n, memory_order_release);
+    } else if (chm_list_add(tab, i, f, p, rq->h, rq->key, nv) != CHM_OK) {
+        rq->status = CHM_ENOMEM;
+        return;
     }
     rq->out = nv;
     rq->status = CHM_OK;
@@ -805,21 +922,16 @@ static void chm_cp_absent(chm_thread_t *t, chm_cp_req *rq, chm_node_t *pred,
 }
 
 static void chm_cp_list(chm_thread_t *t, void *req, chm_table_t *tab,
-                        size_t i, chm_node_t *f)
+                        size_t i, chm_head_t *f)
 {
     chm_cp_req *rq = req;
-    chm_t *m = t->map;
-    chm_node_t *pred = NULL;
-    rq->bin_count = 0;
-    for (chm_node_t *e = f; e != NULL;
-         pred = e, e = atomic_load_explicit(&e->next, memory_order_relaxed)) {
-        rq->bin_count++;
-        if (e->hash == rq->h && chm_key_eq(m, e->key, rq->key)) {
-            chm_cp_present(t, rq, tab, i, pred, e, NULL);
-            return;
-        }
-    }
-    chm_cp_absent(t, rq, pred, NULL);
+    chm_lpos p;
+    bool found = chm_list_locate(t->map, f, rq->h, rq->key, &p);
+    rq->bin_count = p.count;
+    if (found)
+        chm_cp_present(t, rq, tab, i, f, &p, NULL, NULL);
+    else
+        chm_cp_absent(t, rq, tab, i, f, &p, NULL);
 }
 
 static void chm_cp_tree(chm_thread_t *t, void *req, chm_table_t *tab,
@@ -829,9 +941,9 @@ static void chm_cp_tree(chm_thread_t *t, void *req, chm_table_t *tab,
     rq->bin_count = 2;
     chm_node_t *p = chm_tree_find(t->map, b, rq->h, rq->key);
     if (p != NULL)
-        chm_cp_present(t, rq, tab, i, NULL, p, b);
+        chm_cp_present(t, rq, tab, i, NULL, NULL, b, p);
     else
-        chm_cp_absent(t, rq, NULL, b);
+        chm_cp_absent(t, rq, tab, i, NULL, NULL, b);
 }
 
 /* The bin was empty: hold it with a locked reservation node while the
@@ -846,33 +958,38 @@ static bool chm_cp_empty(chm_thread_t *t, chm_cp_req *rq, chm_table_t *tab,
         rq->status = CHM_ENOMEM;
         return true;
     }
-    r->kind = CHM_K_RESERVED;
-    chm_lock_acquire(&r->lock); /* nobody else can see r yet */
-    chm_node_t *expect = NULL;
+    r->h.kind = CHM_K_RESERVED;
+    chm_lock_acquire(&r->h.lock); /* nobody else can see r yet */
+    chm_head_t *expect = NULL;
     /* release: r's fields (and its locked state) before its address */
-    if (!atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &expect, r,
-            memory_order_release, memory_order_relaxed)) {
-        chm_lock_release(&r->lock);
+    if (!atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &expect,
+            &r->h, memory_order_release, memory_order_relaxed)) {
+        chm_lock_release(&r->h.lock);
         chm_node_free_now(m, r, false);
         return false;
     }
     uintptr_t nv = 0;
     chm_compute_action a = chm_call_compute(m, rq->fn, rq->ctx, rq->key,
                                             false, 0, &nv);
-    chm_node_t *n = NULL;
+    chm_head_t *nf = NULL;
     rq->status = CHM_NOT_FOUND;
     if (a == CHM_COMPUTE_SET) {
-        n = chm_node_new_at(tab, i, rq->h, rq->key, nv, NULL);
-        rq->status = n != NULL ? CHM_OK : CHM_ENOMEM;
+        chm_bucket_t *b = chm_bin_bucket(tab, i);
+        chm_node_t *n;
+        if (chm_bucket_claim(b, rq->h, rq->key, nv, NULL))
+            nf = &b->h;
+        else if ((n = chm_node_new(rq->h, rq->key, nv, NULL)) != NULL)
+            nf = &n->h;
+        rq->status = nf != NULL ? CHM_OK : CHM_ENOMEM;
     }
-    /* release: the new node's fields before its address.  Writers blocked
-     * on r's lock re-check the head after we release and retry. */
-    atomic_store_explicit(&tab->bins[i].head, n, memory_order_release);
-    chm_lock_release(&r->lock);
+    /* release: the new first node's fields before its address.  Writers
+     * blocked on r's lock re-check the head after we release and retry. */
+    atomic_store_explicit(&tab->bins[i].head, nf, memory_order_release);
+    chm_lock_release(&r->h.lock);
     /* SAFETY: r is no longer in the bin; threads that loaded it are pinned
      * (they wait on its lock, then see the bin changed). */
     chm_retire_shell(t, r);
-    if (n != NULL) {
+    if (nf != NULL) {
         rq->out = nv;
         rq->delta = 1;
     }
@@ -892,7 +1009,7 @@ int chm_compute(chm_thread_t *t, uintptr_t key, chm_compute_fn fn, void *ctx,
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (;;) {
         size_t i = chm_bin_index(rq.h, tab->n);
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
+        chm_head_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL) {
             if (chm_cp_empty(t, &rq, tab, i))
@@ -942,7 +1059,7 @@ static void chm_treebin_entries_cb(ck_epoch_entry_t *e)
 
 /* Under the bin lock: empty bin i of tab, returning how many entries went. */
 static int64_t chm_clear_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
-                             chm_node_t *f)
+                             chm_head_t *f)
 {
     int64_t gone = 0;
     atomic_store_explicit(&tab->bins[i].head, NULL, memory_order_release);
@@ -954,8 +1071,19 @@ static int64_t chm_clear_bin(chm_thread_t *t, chm_table_t *tab, size_t i,
         chm_retire(t, &b->node.epoch, chm_treebin_entries_cb);
         return gone;
     }
-    for (chm_node_t *p = f; p != NULL; gone++) {
-        chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
+    chm_node_t *p;
+    if (f->kind == CHM_K_BUCKET) {
+        /* relaxed: under the lock */
+        gone = __builtin_popcount(atomic_load_explicit(&f->live,
+                                                       memory_order_relaxed));
+        p = atomic_load_explicit(&f->next, memory_order_relaxed);
+        /* SAFETY: the bin no longer holds the bucket; see chm_bucket.c */
+        chm_bucket_release(t, tab, chm_as_bucket(f), true);
+    } else {
+        p = chm_as_node(f);
+    }
+    for (; p != NULL; gone++) {
+        chm_node_t *nx = atomic_load_explicit(&p->h.next, memory_order_relaxed);
         /* SAFETY: the bin no longer holds the list; readers are pinned. */
         chm_retire_entry(t, p);
         p = nx;
@@ -972,7 +1100,7 @@ int chm_clear(chm_thread_t *t)
     chm_pin_in(t);
     chm_table_t *tab = atomic_load_explicit(&m->table, memory_order_acquire);
     for (size_t i = 0; i < tab->n;) {
-        chm_node_t *f = atomic_load_explicit(&tab->bins[i].head,
+        chm_head_t *f = atomic_load_explicit(&tab->bins[i].head,
                                              memory_order_acquire);
         if (f == NULL) {
             i++;

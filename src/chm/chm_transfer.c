@@ -94,14 +94,17 @@ static chm_table_t *chm_table_alloc(chm_t *m, size_t n)
     tab->fwd_target = NULL;
     tab->mapped = mapped;
     tab->spares = mapped ? &m->spares : NULL;
+    tab->map = m;
+    atomic_init(&tab->orphans, 0);
     atomic_init(&tab->refs, 1);
     memset(&tab->epoch, 0, sizeof tab->epoch);
     memset(&tab->fwd, 0, sizeof tab->fwd);
-    tab->fwd.kind = CHM_K_FWD;
+    tab->fwd.h.kind = CHM_K_FWD;
     atomic_init(&tab->fwd.val, 0);
-    atomic_init(&tab->fwd.next, NULL);
-    atomic_init(&tab->fwd.lock.state, 0);
-    atomic_init(&tab->fwd.taken, 0);
+    atomic_init(&tab->fwd.h.next, NULL);
+    atomic_init(&tab->fwd.h.lock.state, 0);
+    atomic_init(&tab->fwd.h.live, 0);
+    atomic_init(&tab->fwd.h.busy, 0);
     return tab;
 }
 
@@ -124,17 +127,15 @@ static void chm_table_discard(chm_table_t *tab)
     chm_dealloc_table(tab, CHM_TABLE_HEAD, chm_table_body(tab), tab->mapped);
 }
 
-/* Every bin of a table nobody else can reach yet empty, every home slot
- * free.  Mapped memory already is: the kernel zero-fills it, and zero is
- * NULL and "free" (the atomics here are lock-free, stored as plain words). */
+/* Every bin of a table nobody else can reach yet empty, every bucket
+ * free.  Mapped memory already is: the kernel zero-fills it (and recycled
+ * spares are cleared), and zero is NULL and "free" (the atomics here are
+ * lock-free, stored as plain words). */
 static void chm_table_init_bins(chm_table_t *tab)
 {
     if (tab->mapped)
         return;
-    for (size_t i = 0; i < tab->n; i++) {
-        atomic_init(&tab->bins[i].head, NULL);
-        atomic_init(&tab->bins[i].home.taken, 0);
-    }
+    memset(tab->bins, 0, chm_table_body(tab));
 }
 
 chm_table_t *chm_table_new(chm_t *m, size_t n)
@@ -149,6 +150,7 @@ chm_table_t *chm_table_new(chm_t *m, size_t n)
 
 void chm_table_free_now(chm_table_t *tab)
 {
+    chm_bucket_free_orphans(tab);
     /* Read before the bins are kept: a spare may be moved away at once.
      * The header's page is not part of the spare. */
     size_t body = chm_table_body(tab);
@@ -172,9 +174,9 @@ void chm_table_unref(chm_table_t *tab)
 static void chm_table_cb(ck_epoch_entry_t *e)
 {
     (void)chm_dispatching_map();
-    /* SAFETY: see chm_table_retire.  Home nodes retired as entries may
-     * still wait for their callbacks (their epoch entries live in this
-     * memory): each holds a reference, and the last one frees. */
+    /* SAFETY: see chm_table_retire.  Batches of bucket records may still
+     * wait for their callbacks, which touch this memory: each holds a
+     * reference, and the last one frees (chm_bucket.c). */
     chm_table_unref((chm_table_t *)((char *)e - offsetof(chm_table_t, epoch)));
     chm_note_reclaimed();
 }
@@ -223,30 +225,109 @@ static void chm_alloc_backoff(unsigned *attempt)
     nanosleep(&ts, NULL);
 }
 
-/* A side of a split that received no copy is the lastRun tail alone: heap
- * nodes only, and its bin's home slot in nt unused (nt's slots of bins i
- * and i + n are claimed only by the copies of this transfer until the bins
- * are published).  Left so, every lookup in that bin would cost a second
- * miss; after a growth to 3M keys one non-empty bin in twelve was like
- * this.  Copy the tail's first entry into the home slot instead; the copy
- * links to the rest of the tail.  Returns the node the side now starts
- * with: `run` itself when no home copy could be made (then nothing
- * changed). */
-static chm_node_t *chm_transfer_home_first(chm_table_t *nt, size_t j,
-                                           chm_node_t *run)
+/* One side of a list split: the bucket of its bin in nt (fresh: nt's
+ * buckets of bins i and i + n are claimed only by this transfer until the
+ * bins are published), and the heap nodes after it. */
+typedef struct chm_side {
+    chm_bucket_t *b;
+    bool claimed;
+    chm_node_t *list;  /* copies, newest first, then the lastRun tail */
+} chm_side;
+
+/* Put a copy of (h, key, val) on side sd: in its bucket when it has room,
+ * else in a new heap node.  full: h is the whole hash (else only its low
+ * 32 bits are; a heap copy then hashes the key).  False on ENOMEM. */
+static bool chm_side_add(const chm_t *m, chm_side *sd, uint64_t h, bool full,
+                         uintptr_t key, uintptr_t val)
 {
-    /* relaxed: the old bin is locked, run's val and next change only
-     * under that lock.  A slot already taken leaves the tail as it was: a
-     * heap copy would gain nothing. */
-    chm_node_t *q = chm_node_claim_home(nt, j, run->hash, run->key,
-                        atomic_load_explicit(&run->val, memory_order_relaxed),
-                        atomic_load_explicit(&run->next, memory_order_relaxed));
-    return q != NULL ? q : run;
+    if (!sd->claimed) {
+        if (chm_bucket_claim(sd->b, h, key, val, NULL)) {
+            sd->claimed = true;
+            return true;
+        }
+    } else if (chm_bucket_add(sd->b, h, key, val)) {
+        return true;
+    }
+    chm_node_t *q = chm_node_new(full ? h : chm_hash_key(m, key), key, val,
+                                 sd->list);
+    if (q == NULL)
+        return false;
+    sd->list = q;
+    return true;
+}
+
+/* Give back what chm_side_add made (never published), keeping `keep`. */
+static void chm_side_undo(const chm_t *m, chm_side *sd, chm_node_t *keep)
+{
+    if (sd->claimed)
+        chm_bucket_unclaim(sd->b);
+    sd->claimed = false;
+    while (sd->list != NULL && sd->list != keep) {
+        chm_node_t *nx = atomic_load_explicit(&sd->list->h.next,
+                                              memory_order_relaxed);
+        chm_node_free_now(m, sd->list, false);
+        sd->list = nx;
+    }
+}
+
+/* The head side sd publishes: its bucket, which leads to its heap nodes,
+ * or the nodes alone. */
+static chm_head_t *chm_side_head(chm_side *sd)
+{
+    if (!sd->claimed)
+        return sd->list != NULL ? &sd->list->h : NULL;
+    /* relaxed: published by the release store of the head */
+    atomic_store_explicit(&sd->b->h.next, sd->list, memory_order_relaxed);
+    return &sd->b->h;
+}
+
+/* Bit n of the hash of slot s of bucket b (tags hold the low 32 bits). */
+static bool chm_slot_high(const chm_t *m, const chm_bucket_t *b, unsigned s,
+                          size_t n)
+{
+    if (n <= ((size_t)1 << 31))
+        return (b->tag[s] & n) != 0;
+    return (chm_bucket_hash(m, b, s) & n) != 0;
+}
+
+/* Copy the entries of list bin f of tab, up to (not including) last_run,
+ * to the sides: the bucket's live slots, then the heap nodes.  False on
+ * ENOMEM (the sides then hold partial copies). */
+static bool chm_transfer_copy(const chm_t *m, chm_head_t *f, size_t n,
+                              chm_node_t *last_run, chm_side sd[2])
+{
+    chm_node_t *p;
+    if (f->kind == CHM_K_BUCKET) {
+        chm_bucket_t *b = chm_as_bucket(f);
+        /* relaxed: live, slots and next change only under the bin lock,
+         * which we hold */
+        unsigned live = atomic_load_explicit(&f->live, memory_order_relaxed);
+        for (unsigned s = 0; s < CHM_BUCKET_SLOTS; s++) {
+            if ((live >> s & 1u) == 0)
+                continue;
+            uintptr_t v = atomic_load_explicit(&b->slot[s].val,
+                                               memory_order_relaxed);
+            if (!chm_side_add(m, &sd[chm_slot_high(m, b, s, n)], b->tag[s],
+                              false, b->slot[s].key, v))
+                return false;
+        }
+        p = atomic_load_explicit(&f->next, memory_order_relaxed);
+    } else {
+        p = chm_as_node(f);
+    }
+    for (; p != last_run;
+         p = atomic_load_explicit(&p->h.next, memory_order_relaxed)) {
+        uintptr_t v = atomic_load_explicit(&p->val, memory_order_relaxed);
+        if (!chm_side_add(m, &sd[(p->hash & n) != 0], p->hash, true, p->key,
+                          v))
+            return false;
+    }
+    return true;
 }
 
 /* Move list bin f (locked, still the head of tab->bins[i]) into nt. */
 static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
-                              chm_table_t *nt, size_t i, chm_node_t *f)
+                              chm_table_t *nt, size_t i, chm_head_t *f)
 {
     chm_t *m = t->map;
     size_t n = tab->n;
@@ -254,91 +335,93 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
      * relaxed loads see the values published under this lock; they and
      * the nodes are alive because we are pinned.
      *
-     * lastRun: the longest tail whose entries all go the same way and that
-     * holds no home node - a home node lives in tab's memory, which is
-     * freed with tab, so it is always copied (into nt's home slot when it
-     * is free, which it is unless an earlier copy took it).  NULL: no such
-     * tail, everything is copied. */
+     * lastRun: the longest tail of heap nodes whose entries all go the
+     * same way; it moves to nt as it is.  The bucket's entries are always
+     * copied (the bucket lives in tab's memory). */
+    chm_node_t *first = f->kind == CHM_K_BUCKET
+        ? atomic_load_explicit(&f->next, memory_order_relaxed)
+        : chm_as_node(f);
     uint64_t run_bit = 0;
     chm_node_t *last_run = NULL;
-    for (chm_node_t *p = f; p != NULL;
-         p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
+    for (chm_node_t *p = first; p != NULL;
+         p = atomic_load_explicit(&p->h.next, memory_order_relaxed)) {
         uint64_t b = p->hash & n;
-        if (p->home != 0) {
-            last_run = NULL;
-        } else if (last_run == NULL || b != run_bit) {
+        if (last_run == NULL || b != run_bit) {
             run_bit = b;
             last_run = p;
         }
     }
-    chm_node_t *lo, *hi;
+    chm_side sd[2];
     unsigned attempt = 0;
     for (;;) {
-        lo = last_run != NULL && run_bit == 0 ? last_run : NULL;
-        hi = last_run != NULL && run_bit != 0 ? last_run : NULL;
+        for (int k = 0; k < 2; k++) {
+            sd[k].b = chm_bin_bucket(nt, i + (k != 0 ? n : 0));
+            sd[k].claimed = false;
+            sd[k].list = last_run != NULL && (run_bit != 0) == (k != 0)
+                             ? last_run : NULL;
 #ifdef CHM_MUTANT_TRANSFER_DROPS_NODE
-        /* MUTANT transfer_drops_node: the split loses the lastRun tail. */
-        if (last_run != f) {
-            lo = NULL;
-            hi = NULL;
-        }
+            /* MUTANT transfer_drops_node: the split loses the lastRun tail. */
+            if (last_run != first)
+                sd[k].list = NULL;
 #endif
-        chm_node_t *p = f;
-        for (; p != last_run;
-             p = atomic_load_explicit(&p->next, memory_order_relaxed)) {
-            /* relaxed: val changes only under the bin lock, which we hold */
-            uintptr_t v = atomic_load_explicit(&p->val, memory_order_relaxed);
-            bool low = (p->hash & n) == 0;
-            chm_node_t **side = low ? &lo : &hi;
-            chm_node_t *q = chm_node_new_at(nt, low ? i : i + n, p->hash,
-                                            p->key, v, *side);
-            if (q == NULL)
-                break;
-            *side = q;
         }
-        if (p == last_run)
+        if (chm_transfer_copy(m, f, n, last_run, sd))
             break;
-        /* Out of memory: free the copies (never published) and retry. */
-        for (int s = 0; s < 2; s++) {
-            chm_node_t *q = s == 0 ? lo : hi;
-            while (q != NULL && q != last_run) {
-                chm_node_t *nx = atomic_load_explicit(&q->next,
-                                                      memory_order_relaxed);
-                chm_node_free_now(m, q, false);
-                q = nx;
-            }
-        }
+        /* Out of memory: give back the copies (never published), retry. */
+        chm_side_undo(m, &sd[0], last_run);
+        chm_side_undo(m, &sd[1], last_run);
         chm_alloc_backoff(&attempt);
     }
-    chm_node_t *run_copied = NULL; /* last_run, if copied to a home slot */
-    if (last_run != NULL) {
-        chm_node_t **side = run_bit == 0 ? &lo : &hi;
-        if (*side == last_run) {
-            *side = chm_transfer_home_first(nt, run_bit == 0 ? i : i + n,
-                                            last_run);
-            if (*side != last_run)
-                run_copied = last_run;
+    /* A side whose bucket has room while its list starts with the lastRun
+     * tail: move the tail's first entries into the bucket, where lookups
+     * find them without a second miss.  The nodes they leave are shells. */
+    chm_node_t *moved = NULL, *moved_end = NULL;
+    if (last_run != NULL && sd[run_bit != 0].list == last_run) {
+        chm_side *rs = &sd[run_bit != 0];
+        while (rs->list == last_run && last_run != NULL) {
+            uintptr_t v = atomic_load_explicit(&last_run->val,
+                                               memory_order_relaxed);
+            bool ok = rs->claimed
+                ? chm_bucket_add(rs->b, last_run->hash, last_run->key, v)
+                : (rs->claimed = chm_bucket_claim(rs->b, last_run->hash,
+                                                  last_run->key, v, NULL));
+            if (!ok)
+                break;
+            if (moved == NULL)
+                moved = last_run;
+            last_run = atomic_load_explicit(&last_run->h.next,
+                                            memory_order_relaxed);
+            moved_end = last_run;
+            rs->list = last_run;
         }
     }
     /* release: the copies' fields must be visible to readers that load
      * these bins (acquire). */
-    atomic_store_explicit(&nt->bins[i].head, lo, memory_order_release);
-    atomic_store_explicit(&nt->bins[i + n].head, hi, memory_order_release);
+    atomic_store_explicit(&nt->bins[i].head, chm_side_head(&sd[0]),
+                          memory_order_release);
+    atomic_store_explicit(&nt->bins[i + n].head, chm_side_head(&sd[1]),
+                          memory_order_release);
     /* release: readers that see the forwarding node must see both halves. */
-    atomic_store_explicit(&tab->bins[i].head, &tab->fwd, memory_order_release);
-    /* SAFETY: the nodes before last_run are now unreachable from the map:
-     * the old bin holds the forwarding node and the new bins hold copies.
-     * Readers already on them were pinned before this point.  (The home
-     * node among them is not retired: it dies with tab.) */
-    for (chm_node_t *p = f; p != last_run;) {
-        chm_node_t *nx = atomic_load_explicit(&p->next, memory_order_relaxed);
+    atomic_store_explicit(&tab->bins[i].head, &tab->fwd.h,
+                          memory_order_release);
+    /* SAFETY: the heap nodes before last_run (and those moved into a
+     * bucket) are now unreachable from the map: the old bin holds the
+     * forwarding node and the new bins hold copies.  Readers already on
+     * them were pinned before this point.  The old bucket is not released:
+     * it dies with tab. */
+    for (chm_node_t *p = first; p != NULL && p != last_run &&
+                                p != moved;) {
+        chm_node_t *nx = atomic_load_explicit(&p->h.next,
+                                              memory_order_relaxed);
         chm_retire_shell(t, p);
         p = nx;
     }
-    /* SAFETY: likewise: the new bin starts with its home copy, which links
-     * to what followed last_run, so nothing in the map points to it. */
-    if (run_copied != NULL)
-        chm_retire_shell(t, run_copied);
+    for (chm_node_t *p = moved; p != NULL && p != moved_end;) {
+        chm_node_t *nx = atomic_load_explicit(&p->h.next,
+                                              memory_order_relaxed);
+        chm_retire_shell(t, p);
+        p = nx;
+    }
 }
 
 /* Move tree bin b (locked, still the head of tab->bins[i]) into nt. */
@@ -351,12 +434,16 @@ static void chm_transfer_tree(chm_thread_t *t, chm_table_t *tab,
     unsigned attempt = 0;
     while (chm_tree_split(m, b, n, &lo, &hi) != CHM_OK)
         chm_alloc_backoff(&attempt);
-    atomic_store_explicit(&nt->bins[i].head, lo, memory_order_release);
-    atomic_store_explicit(&nt->bins[i + n].head, hi, memory_order_release);
-    atomic_store_explicit(&tab->bins[i].head, &tab->fwd, memory_order_release);
+    /* release: as for lists (chm_transfer_list) */
+    atomic_store_explicit(&nt->bins[i].head, lo != NULL ? &lo->h : NULL,
+                          memory_order_release);
+    atomic_store_explicit(&nt->bins[i + n].head, hi != NULL ? &hi->h : NULL,
+                          memory_order_release);
+    atomic_store_explicit(&tab->bins[i].head, &tab->fwd.h,
+                          memory_order_release);
     int64_t trees = -1;
-    trees += lo != NULL && lo->kind == CHM_K_TREEBIN;
-    trees += hi != NULL && hi->kind == CHM_K_TREEBIN;
+    trees += lo != NULL && lo->h.kind == CHM_K_TREEBIN;
+    trees += hi != NULL && hi->h.kind == CHM_K_TREEBIN;
     atomic_fetch_add_explicit(&m->tree_bins, trees, memory_order_relaxed);
     /* SAFETY: as for lists: b is reachable only by readers pinned before
      * the forwarding node went in - unless it was reused as a whole. */
@@ -370,13 +457,13 @@ static bool chm_transfer_bin(chm_thread_t *t, chm_table_t *tab,
                              chm_table_t *nt, size_t i)
 {
     /* acquire: we dereference the head */
-    chm_node_t *f = atomic_load_explicit(&tab->bins[i].head, memory_order_acquire);
+    chm_head_t *f = atomic_load_explicit(&tab->bins[i].head, memory_order_acquire);
     if (f == NULL) {
-        chm_node_t *expect = NULL;
+        chm_head_t *expect = NULL;
         /* release: publishes the forwarding node (fwd_target was written
          * before next_table was published, which we have seen). */
         return atomic_compare_exchange_strong_explicit(&tab->bins[i].head, &expect,
-                   &tab->fwd, memory_order_release, memory_order_relaxed);
+                   &tab->fwd.h, memory_order_release, memory_order_relaxed);
     }
     if (f->kind == CHM_K_FWD)
         return true;
@@ -385,7 +472,7 @@ static bool chm_transfer_bin(chm_thread_t *t, chm_table_t *tab,
     /* relaxed is enough under the lock (the head of a non-empty bin changes
      * only under its lock), but we dereference it: acquire. */
     if (atomic_load_explicit(&tab->bins[i].head, memory_order_acquire) == f) {
-        if (f->kind == CHM_K_NODE)
+        if (f->kind == CHM_K_NODE || f->kind == CHM_K_BUCKET)
             chm_transfer_list(t, tab, nt, i, f);
         else if (f->kind == CHM_K_TREEBIN)
             chm_transfer_tree(t, tab, nt, i, (chm_treebin_t *)f);
@@ -451,19 +538,19 @@ static bool chm_leave_resize(chm_t *m, size_t n)
 #define CHM_TRANSFER_AHEAD 8
 
 /* A transfer reads bins in order, which the hardware prefetcher streams in,
- * and with each bin its home node (same line).  What misses the cache is
+ * and with each bin its bucket (same line).  What misses the cache is
  * the heap nodes: profiling a single-thread growth to 1.5M keys put half of
  * chm_transfer_bin's time on the first load from a heap node.  So, while
  * bin j + CHM_TRANSFER_AHEAD is moved, start loading the first heap node of
  * bin j.  The loads here are relaxed: they are hints, nothing loaded is
- * dereferenced but the home node, which lives in tab (alive: we are
+ * dereferenced but the bucket, which lives in tab (alive: we are
  * pinned); a prefetch of any address cannot fault. */
 static inline void chm_transfer_prefetch(chm_table_t *tab, size_t j)
 {
-    chm_node_t *h = atomic_load_explicit(&tab->bins[j].head,
+    chm_head_t *h = atomic_load_explicit(&tab->bins[j].head,
                                          memory_order_relaxed);
-    if (h == &tab->bins[j].home)
-        h = atomic_load_explicit(&h->next, memory_order_relaxed);
+    if (h == &tab->bins[j].bucket.h)
+        h = (chm_head_t *)atomic_load_explicit(&h->next, memory_order_relaxed);
     if (h != NULL)
         __builtin_prefetch(h);
 }
@@ -543,7 +630,7 @@ static bool chm_join_resize(chm_thread_t *t, chm_table_t *tab,
 }
 
 chm_table_t *chm_help_transfer(chm_thread_t *t, chm_table_t *tab,
-                               chm_node_t *fwd)
+                               chm_head_t *fwd)
 {
     /* SAFETY: fwd was loaded from tab while pinned; tab (and so its
      * embedded forwarding node) is alive; its target is alive because it
@@ -649,22 +736,27 @@ void chm_treeify_bin(chm_thread_t *t, chm_table_t *tab, size_t index)
         (void)chm_try_presize(t, tab->n << 1); /* ENOMEM: stay as we are */
         return;
     }
-    chm_node_t *b = atomic_load_explicit(&tab->bins[index].head,
+    chm_head_t *f = atomic_load_explicit(&tab->bins[index].head,
                                          memory_order_acquire);
-    if (b == NULL || b->kind != CHM_K_NODE)
+    if (f == NULL || (f->kind != CHM_K_NODE && f->kind != CHM_K_BUCKET))
         return;
-    chm_lock_acquire(&b->lock);
-    if (atomic_load_explicit(&tab->bins[index].head, memory_order_acquire) == b) {
-        chm_treebin_t *tb = chm_tree_build(m, b);
+    chm_lock_acquire(&f->lock);
+    if (atomic_load_explicit(&tab->bins[index].head, memory_order_acquire) == f) {
+        chm_treebin_t *tb = chm_tree_build(m, f);
         if (tb != NULL) { /* ENOMEM: the list stays a list */
             /* release: the tree bin's contents before its address */
-            atomic_store_explicit(&tab->bins[index].head, &tb->node,
+            atomic_store_explicit(&tab->bins[index].head, &tb->node.h,
                                   memory_order_release);
-            /* SAFETY: the list nodes are unreachable from the map now (the
-             * bin holds the tree bin, whose nodes are copies); readers on
-             * them were pinned before the store. */
-            for (chm_node_t *p = b; p != NULL;) {
-                chm_node_t *nx = atomic_load_explicit(&p->next,
+            /* SAFETY: the list's nodes and the bucket are unreachable from
+             * the map now (the bin holds the tree bin, whose nodes are
+             * copies); readers on them were pinned before the store. */
+            chm_node_t *p = f->kind == CHM_K_BUCKET
+                ? atomic_load_explicit(&f->next, memory_order_relaxed)
+                : chm_as_node(f);
+            if (f->kind == CHM_K_BUCKET)
+                chm_bucket_release(t, tab, chm_as_bucket(f), false);
+            while (p != NULL) {
+                chm_node_t *nx = atomic_load_explicit(&p->h.next,
                                                       memory_order_relaxed);
                 chm_retire_shell(t, p);
                 p = nx;
@@ -674,5 +766,5 @@ void chm_treeify_bin(chm_thread_t *t, chm_table_t *tab, size_t index)
             atomic_fetch_add_explicit(&m->tree_bins, 1, memory_order_relaxed);
         }
     }
-    chm_lock_release(&b->lock);
+    chm_lock_release(&f->lock);
 }

@@ -166,7 +166,7 @@ static inline chm_treenode_t *chm_tree_next_acquire(chm_treenode_t *x)
 {
     /* acquire: pairs with the release store that linked the next node (push
      * or unlink), so the node we step onto is seen fully initialised. */
-    return chm_tree_node_of(atomic_load_explicit(&x->node.next,
+    return chm_tree_node_of(atomic_load_explicit(&x->node.h.next,
                                                  memory_order_acquire));
 }
 
@@ -176,7 +176,7 @@ static inline chm_treenode_t *chm_tree_next_owned(const chm_treenode_t *x)
 {
     /* relaxed: only the bin-lock holder stores next, and we are it (or no
      * thread can store it any more); the lock already ordered older stores. */
-    return chm_tree_node_of(atomic_load_explicit(&x->node.next,
+    return chm_tree_node_of(atomic_load_explicit(&x->node.h.next,
                                                  memory_order_relaxed));
 }
 
@@ -192,7 +192,7 @@ static inline chm_treenode_t *chm_tree_first_owned(const chm_treebin_t *b)
 static inline chm_node_t *chm_tree_list_next_locked(const chm_node_t *e)
 {
     /* relaxed: the caller holds the bin lock, the only place next changes. */
-    return atomic_load_explicit(&e->next, memory_order_relaxed);
+    return atomic_load_explicit(&e->h.next, memory_order_relaxed);
 }
 
 /* Current value of an entry whose bin lock the caller holds. */
@@ -659,7 +659,7 @@ static void chm_tree_list_push(chm_treebin_t *b, chm_treenode_t *x)
 
     /* relaxed: x is not reachable yet; the release store below publishes
      * this together with the rest of x. */
-    atomic_store_explicit(&x->node.next, chm_tree_as_node(f),
+    atomic_store_explicit(&x->node.h.next, chm_tree_as_node(f),
                           memory_order_relaxed);
     x->prev = NULL;
     if (f != NULL)
@@ -679,7 +679,7 @@ static void chm_tree_list_unlink(chm_treebin_t *b, chm_treenode_t *p)
         atomic_store_explicit(&b->first, next, memory_order_release);
     else
         /* release: as above. */
-        atomic_store_explicit(&pred->node.next, chm_tree_as_node(next),
+        atomic_store_explicit(&pred->node.h.next, chm_tree_as_node(next),
                               memory_order_release);
     if (next != NULL)
         next->prev = pred;
@@ -701,11 +701,11 @@ static chm_treenode_t *chm_tree_node_new(uint64_t h, uintptr_t key,
     /* atomic_init: x is private, no other thread can access it yet; it is
      * published later by a release store. */
     atomic_init(&x->node.val, val);
-    atomic_init(&x->node.next, NULL);
-    atomic_init(&x->node.lock.state, 0);
-    x->node.kind = CHM_K_TREENODE;
-    x->node.home = 0; /* tree nodes always live on the heap */
-    atomic_init(&x->node.taken, 0);
+    atomic_init(&x->node.h.next, NULL);
+    atomic_init(&x->node.h.lock.state, 0);
+    x->node.h.kind = CHM_K_TREENODE;
+    atomic_init(&x->node.h.live, 0);
+    atomic_init(&x->node.h.busy, 0);
     x->parent = NULL;
     x->left = NULL;
     x->right = NULL;
@@ -726,11 +726,11 @@ static chm_treebin_t *chm_tree_bin_new(void)
     /* atomic_init: b is private until the caller publishes it with a
      * release store of the table slot. */
     atomic_init(&b->node.val, 0);
-    atomic_init(&b->node.next, NULL);
-    atomic_init(&b->node.lock.state, 0);
-    b->node.kind = CHM_K_TREEBIN;
-    b->node.home = 0;
-    atomic_init(&b->node.taken, 0);
+    atomic_init(&b->node.h.next, NULL);
+    atomic_init(&b->node.h.lock.state, 0);
+    b->node.h.kind = CHM_K_TREEBIN;
+    atomic_init(&b->node.h.live, 0);
+    atomic_init(&b->node.h.busy, 0);
     b->root = NULL;
     atomic_init(&b->first, NULL);
     atomic_init(&b->lock_state, 0);
@@ -799,7 +799,7 @@ static void chm_tree_append_private(const chm_t *m, chm_treebin_t *t,
         atomic_store_explicit(&t->first, x, memory_order_relaxed);
     else
         /* relaxed: as above. */
-        atomic_store_explicit(&(*tail)->node.next, &x->node,
+        atomic_store_explicit(&(*tail)->node.h.next, &x->node,
                               memory_order_relaxed);
     *tail = x;
     (void)chm_tree_locate(m, t, x->node.hash, x->node.key, false, &parent,
@@ -863,7 +863,7 @@ static int chm_tree_copy_list(const chm_t *m, const chm_treebin_t *b,
         else
             /* relaxed: the copies are private until the caller publishes
              * the list with a release store. */
-            atomic_store_explicit(&tail->next, n, memory_order_relaxed);
+            atomic_store_explicit(&tail->h.next, n, memory_order_relaxed);
         tail = n;
     }
     *out = head;
@@ -889,7 +889,7 @@ static void chm_tree_split_side_free(const chm_t *m, chm_node_t *side)
 {
     if (side == NULL)
         return;
-    if (side->kind == CHM_K_TREEBIN)
+    if (side->h.kind == CHM_K_TREEBIN)
         chm_tree_free_all(m, (chm_treebin_t *)side, false);
     else
         chm_tree_free_copies(m, side);
@@ -968,10 +968,37 @@ chm_node_t *chm_tree_find(const chm_t *m, chm_treebin_t *b, uint64_t h,
     return NULL;
 }
 
-chm_treebin_t *chm_tree_build(const chm_t *m, chm_node_t *first)
+chm_treebin_t *chm_tree_build(const chm_t *m, chm_head_t *first)
 {
-    /* mask 0, want 0: every entry. */
-    return chm_tree_copy_tree(m, first, 0, 0);
+    if (first->kind != CHM_K_BUCKET)
+        /* mask 0, want 0: every entry. */
+        return chm_tree_copy_tree(m, (chm_node_t *)first, 0, 0);
+    /* The bucket's heap nodes, then its live slots (whole hashes: tags
+     * keep only 32 bits).  A tree bin's list order is free. */
+    chm_bucket_t *bk = (chm_bucket_t *)first;
+    chm_treebin_t *t = chm_tree_copy_tree(m, chm_tree_list_next_locked(
+                                              (chm_node_t *)first), 0, 0);
+    if (t == NULL)
+        return NULL;
+    chm_treenode_t *tail = NULL;
+    for (chm_treenode_t *x = chm_tree_first_owned(t); x != NULL;
+         x = chm_tree_next_owned(x))
+        tail = x;
+    /* relaxed: live changes only under the bin lock, which we hold */
+    unsigned live = atomic_load_explicit(&first->live, memory_order_relaxed);
+    for (unsigned s = 0; s < CHM_BUCKET_SLOTS; s++) {
+        if ((live >> s & 1u) == 0)
+            continue;
+        chm_treenode_t *x = chm_tree_node_new(
+            chm_bucket_hash(m, bk, s), bk->slot[s].key,
+            atomic_load_explicit(&bk->slot[s].val, memory_order_relaxed));
+        if (x == NULL) {
+            chm_tree_free_all(m, t, false);
+            return NULL;
+        }
+        chm_tree_append_private(m, t, &tail, x);
+    }
+    return t;
 }
 
 chm_node_t *chm_tree_put(const chm_t *m, chm_treebin_t *b, uint64_t h,
