@@ -164,7 +164,9 @@ static void test_grow_from_one(void)
     chm_stats(m, &st);
     CHECK_EQ_U64(st.size, n);
     CHECK(is_pow2(st.table_size));
-    CHECK(st.table_size >= n); /* load factor 0.75 */
+    /* grown at one entry per bin (chm_threshold), and not beyond */
+    CHECK(st.table_size >= n);
+    CHECK(st.table_size / 2 <= n);
     /* at least one doubling per power of two between the start and now */
     int need = log2_floor(st.table_size) -
                log2_floor(initial_table ? initial_table : 2);
@@ -303,7 +305,7 @@ static void check_reserve(size_t initial, size_t prefill, size_t n)
     chm_stats(m, &reserved);
     CHECK(is_pow2(reserved.table_size));
     CHECK(reserved.table_size >= before.table_size);
-    CHECK(reserved.table_size >= n); /* n fit at load factor 0.75 */
+    CHECK(reserved.table_size > n); /* n fit at one entry per bin */
     CHECK_EQ_U64(reserved.size, prefill);
     /* prefilled entries survived the growth */
     long bad = 0;
@@ -471,12 +473,13 @@ static void test_stalled_table_alloc(void)
             bad++;
     chm_stats_t st;
     chm_stats(m, &st);
-    /* The map grew while the slow thread was stalled: at most one entry per
-     * bin on average (the threshold is 0.75).  Claimed before allocating,
-     * the table was still 64 bins here. */
+    /* The map grew while the slow thread was stalled: about one entry per
+     * bin at most (the threshold; an insert checks the count only when its
+     * bin held two entries, so allow a few over).  Claimed before
+     * allocating, the table was still 64 bins here. */
     fprintf(stderr, "# stalled allocation: %zu entries, %zu bins\n",
             st.size, st.table_size);
-    CHECK(st.table_size >= st.size);
+    CHECK(st.table_size + st.table_size / 16 >= st.size);
 
     stall_release();
     REQUIRE(pthread_join(th, NULL) == 0);

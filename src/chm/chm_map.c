@@ -17,9 +17,9 @@
  * bucket is its first node - Java's head, whose lock is the bin lock - and
  * the list goes on with heap nodes; an entry goes into a free slot of the
  * bucket when there is one, onto the heap otherwise.  Tables hold at most
- * 0.75 entries per bin, so nearly every entry is inline and a lookup costs
- * one cache miss, where Java's layout takes two dependent ones for every
- * hit.  The price is memory: 64 bytes per bin, used or not.  A bucket slot,
+ * one entry per bin (the load factor: chm_internal.h), so nine entries in
+ * ten or more are inline and a lookup costs one cache miss, where Java's
+ * layout takes two dependent ones for every hit.  The price is memory: 64 bytes per bin, used or not.  A bucket slot,
  * and a bucket that stopped heading its bin, are used again only after a
  * grace period, like freed memory.
  *
@@ -101,8 +101,7 @@ static size_t chm_initial_bins(size_t capacity)
         return CHM_DEFAULT_CAPACITY;
     if (capacity >= CHM_MAX_CAPACITY / 2)
         return CHM_MAX_CAPACITY;
-    /* as Java: room for capacity entries at load factor 0.75 */
-    size_t want = capacity + (capacity >> 1) + 1, n = 2;
+    size_t want = chm_bins_for_entries(capacity), n = 2;
     while (n < want)
         n <<= 1;
     return n;
@@ -132,7 +131,7 @@ chm_t *chm_new(const chm_type *type, size_t initial_capacity)
         atomic_init(&m->cells[i].v, 0);
     atomic_init(&m->table, tab);
     atomic_init(&m->next_table, NULL);
-    atomic_init(&m->size_ctl, (int64_t)(n - (n >> 2)));
+    atomic_init(&m->size_ctl, (int64_t)chm_threshold(n));
     atomic_init(&m->transfer_index, 0);
     atomic_init(&m->table_n, n);
     atomic_init(&m->resizes, 0);

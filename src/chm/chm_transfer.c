@@ -4,7 +4,8 @@
  * Resizing follows Java's ConcurrentHashMap (see chm_map.c's overview):
  *
  *   size_ctl >= 0   the element count at which the next resize starts
- *                   (0.75 n for a table of n bins);
+ *                   (chm_threshold(n) = n for a table of n bins, one
+ *                   entry per bin: chm_internal.h);
  *   size_ctl <  0   a resize of the table of n bins is in flight: its high
  *                   16 bits hold the resize stamp of n (unique per n, with the
  *                   sign bit set) and the low bits 1 + the number of threads
@@ -517,7 +518,7 @@ static void chm_finish_resize(chm_thread_t *t, chm_table_t *tab,
     atomic_store_explicit(&m->next_table, NULL, memory_order_seq_cst);
     atomic_store_explicit(&m->table, nt, memory_order_seq_cst);
     atomic_store_explicit(&m->table_n, nt->n, memory_order_relaxed);
-    atomic_store_explicit(&m->size_ctl, (int64_t)((n << 1) - (n >> 1)),
+    atomic_store_explicit(&m->size_ctl, (int64_t)chm_threshold(n << 1),
                           memory_order_seq_cst);
     atomic_fetch_add_explicit(&m->resizes, 1, memory_order_relaxed);
     chm_table_retire(t, tab);
@@ -709,13 +710,15 @@ int chm_try_presize(chm_thread_t *t, size_t size)
     chm_t *m = t->map;
     size_t c = size >= CHM_MAX_CAPACITY / 2
                    ? CHM_MAX_CAPACITY
-                   : chm_table_size_for(size + (size >> 1) + 1);
+                   : chm_table_size_for(chm_bins_for_entries(size));
     for (;;) {
         int64_t sc = atomic_load_explicit(&m->size_ctl, memory_order_seq_cst);
         chm_table_t *tab = atomic_load_explicit(&m->table,
                                                 memory_order_seq_cst);
         if (sc >= 0) {
-            if ((int64_t)c <= sc || tab->n >= CHM_MAX_CAPACITY)
+            /* Java stops at c <= sc, its threshold (0.75 of its bins)
+             * standing in for the table's size; compare bins with bins. */
+            if (c <= tab->n || tab->n >= CHM_MAX_CAPACITY)
                 return CHM_OK;
             if (chm_start_resize(t, tab, sc) != CHM_OK)
                 return CHM_ENOMEM;
