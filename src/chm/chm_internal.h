@@ -32,6 +32,10 @@
 #define CHM_RESIZE_STAMP_BITS 16
 #define CHM_RESIZE_STAMP_SHIFT (64 - CHM_RESIZE_STAMP_BITS)
 #define CHM_MAX_RESIZERS ((1 << (CHM_RESIZE_STAMP_BITS - 1)) - 1)
+/* Tables this big check the size on one eligible insert in CHM_COUNT_SAMPLE
+ * per thread (chm_add_count). */
+#define CHM_COUNT_SAMPLE_BINS ((size_t)1 << 16)
+#define CHM_COUNT_SAMPLE 8u /* a power of two */
 
 /*
  * Load factor.  Java grows a table at 0.75 entries per bin, a bin there
@@ -255,6 +259,7 @@ struct chm_thread {
     unsigned depth;            /* pin nesting */
     unsigned cell;             /* counter cell index */
     unsigned since_poll;       /* retirements since the last poll */
+    unsigned count_checks;     /* size checks so far (chm_add_count) */
     bool joined;
     /* Records of bucket slots this thread freed, waiting to be handed
      * to the epoch (chm_bucket.c); NULL when none is open.  Owner-only. */
