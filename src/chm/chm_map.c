@@ -19,9 +19,10 @@
  * bucket when there is one, onto the heap otherwise.  Tables hold at most
  * one entry per bin (the load factor: chm_internal.h), so nine entries in
  * ten or more are inline and a lookup costs one cache miss, where Java's
- * layout takes two dependent ones for every hit.  The price is memory: 64 bytes per bin, used or not.  A bucket slot,
- * and a bucket that stopped heading its bin, are used again only after a
- * grace period, like freed memory.
+ * layout takes two dependent ones for every hit.  The price is memory: 64
+ * bytes per bin, used or not.  A bucket slot, and a bucket that stopped
+ * heading its bin, are used again only after a grace period, like freed
+ * memory.
  *
  * Reads never lock.  get loads the table, the bin and walks the list with
  * acquire loads; it follows forwarding nodes into the next table and asks a

@@ -680,10 +680,10 @@ static int chm_start_resize(chm_thread_t *t, chm_table_t *tab, int64_t sc)
  */
 static bool chm_count_check_skipped(chm_thread_t *t)
 {
-    /* SAFETY: every caller of chm_add_count is pinned, and a table is freed
-     * only after a grace period once it is no longer m->table (I5), so the
-     * one loaded here is alive.  Acquire pairs with the release (seq_cst)
-     * store that published it, making its n visible. */
+    /* SAFETY: every caller of chm_add_count is pinned (I4), and a table is
+     * retired only once it is no longer m->table and freed a grace period
+     * later (chm_table_retire), so the one loaded here is alive.  Acquire
+     * pairs with the seq_cst store that published it: its n is visible. */
     chm_table_t *tab = atomic_load_explicit(&t->map->table,
                                             memory_order_acquire);
     if (tab->n < CHM_COUNT_SAMPLE_BINS)
