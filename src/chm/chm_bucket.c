@@ -172,6 +172,22 @@ bool chm_bucket_add(chm_bucket_t *b, uint64_t h, uintptr_t key,
 
 /* ---- records ----------------------------------------------------------- */
 
+/* Free the keys and values of the slots in `slots` (type callbacks).  The
+ * caller guarantees no other thread can reach them. */
+static void chm_bucket_drop(const chm_t *m, chm_bucket_t *b, unsigned slots)
+{
+    for (unsigned s = 0; s < CHM_BUCKET_SLOTS; s++) {
+        if ((slots >> s & 1u) == 0)
+            continue;
+        if (m->type.key_free != NULL)
+            m->type.key_free(b->slot[s].key);
+        if (m->type.val_free != NULL)
+            /* relaxed: no other thread reaches b (see the callers) */
+            m->type.val_free(atomic_load_explicit(&b->slot[s].val,
+                                                  memory_order_relaxed));
+    }
+}
+
 static void chm_slot_batch_cb(ck_epoch_entry_t *e)
 {
     chm_t *m = chm_dispatching_map();
@@ -183,16 +199,7 @@ static void chm_slot_batch_cb(ck_epoch_entry_t *e)
          * head) and a grace period has passed; the table is alive (our
          * reference); nobody writes these slots while their busy bits
          * are set. */
-        for (unsigned s = 0; s < CHM_BUCKET_SLOTS; s++) {
-            if ((r->drop >> s & 1u) == 0)
-                continue;
-            if (m->type.key_free != NULL)
-                m->type.key_free(r->b->slot[s].key);
-            if (m->type.val_free != NULL)
-                /* relaxed: see SAFETY above */
-                m->type.val_free(atomic_load_explicit(&r->b->slot[s].val,
-                                                      memory_order_relaxed));
-        }
+        chm_bucket_drop(m, r->b, r->drop);
         /* release: our reads above (and, through the grace period, every
          * reader's) before the next claimer's writes (acquire). */
         atomic_fetch_and_explicit(&r->b->h.busy, (uint8_t)~r->clear,
@@ -307,19 +314,6 @@ uint64_t chm_bucket_hash(const chm_t *m, const chm_bucket_t *b, unsigned s)
 }
 
 /* Free the keys and values of b's slots in `slots`. */
-static void chm_bucket_drop(const chm_t *m, chm_bucket_t *b, unsigned slots)
-{
-    for (unsigned s = 0; s < CHM_BUCKET_SLOTS; s++) {
-        if ((slots >> s & 1u) == 0)
-            continue;
-        if (m->type.key_free != NULL)
-            m->type.key_free(b->slot[s].key);
-        if (m->type.val_free != NULL)
-            /* relaxed: no other thread reaches b (see the callers) */
-            m->type.val_free(atomic_load_explicit(&b->slot[s].val,
-                                                  memory_order_relaxed));
-    }
-}
 
 void chm_bucket_free_now(const chm_t *m, chm_bucket_t *b)
 {
