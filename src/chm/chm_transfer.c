@@ -235,20 +235,25 @@ typedef struct chm_side {
     chm_node_t *list;  /* copies, newest first, then the lastRun tail */
 } chm_side;
 
+/* Put (h, key, val) in side sd's bucket, claiming it for the first entry;
+ * false when the bucket has no room. */
+static bool chm_side_bucket_add(chm_side *sd, uint64_t h, uintptr_t key,
+                                uintptr_t val)
+{
+    if (sd->claimed)
+        return chm_bucket_add(sd->b, h, key, val);
+    sd->claimed = chm_bucket_claim(sd->b, h, key, val, NULL);
+    return sd->claimed;
+}
+
 /* Put a copy of (h, key, val) on side sd: in its bucket when it has room,
  * else in a new heap node.  full: h is the whole hash (else only its low
  * 32 bits are; a heap copy then hashes the key).  False on ENOMEM. */
 static bool chm_side_add(const chm_t *m, chm_side *sd, uint64_t h, bool full,
                          uintptr_t key, uintptr_t val)
 {
-    if (!sd->claimed) {
-        if (chm_bucket_claim(sd->b, h, key, val, NULL)) {
-            sd->claimed = true;
-            return true;
-        }
-    } else if (chm_bucket_add(sd->b, h, key, val)) {
+    if (chm_side_bucket_add(sd, h, key, val))
         return true;
-    }
     chm_node_t *q = chm_node_new(full ? h : chm_hash_key(m, key), key, val,
                                  sd->list);
     if (q == NULL)
@@ -382,11 +387,7 @@ static void chm_transfer_list(chm_thread_t *t, chm_table_t *tab,
         while (rs->list == last_run && last_run != NULL) {
             uintptr_t v = atomic_load_explicit(&last_run->val,
                                                memory_order_relaxed);
-            bool ok = rs->claimed
-                ? chm_bucket_add(rs->b, last_run->hash, last_run->key, v)
-                : (rs->claimed = chm_bucket_claim(rs->b, last_run->hash,
-                                                  last_run->key, v, NULL));
-            if (!ok)
+            if (!chm_side_bucket_add(rs, last_run->hash, last_run->key, v))
                 break;
             if (moved == NULL)
                 moved = last_run;
