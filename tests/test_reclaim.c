@@ -14,7 +14,6 @@
  *  - chm_clear, then reuse.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -512,8 +511,23 @@ static void int_val_free(uintptr_t v)
     atomic_fetch_add_explicit(&int_val_frees, 1, memory_order_relaxed);
 }
 
+/* The workers run in lockstep rounds of GB_ROUND operations, meeting at a
+ * barrier between rounds (unpinned).  A thread preempted inside a section
+ * can then hold up the others' garbage for at most the rest of one round:
+ * whoever finishes first waits at the barrier for it.  Without the rounds
+ * the peak was the scheduler's choice -- valgrind, which runs one thread at a
+ * time, let one worker run its whole share while the other sat switched out
+ * in a section (50001 pending of a bound of 50000 in CI). */
+#define GB_ROUND 1024
+/* Rounds of everybody's garbage the peak may reach: epochs advance only on
+ * polls (every 64 retirements) and a bucket is freed two epochs after it was
+ * filed, so about two rounds are legitimately pending; 8 leaves slack and is
+ * still far below the whole run (a thread that never polls reaches it). */
+#define GB_ROUNDS_PENDING 8
+
 struct gb {
     chm_t *m;
+    pthread_barrier_t *round_end;
     int id;
     long ops;
     uint64_t max_pending;
@@ -528,23 +542,20 @@ static void *gb_worker(void *arg)
         uintptr_t k = (uintptr_t)(i % 1000) + (uintptr_t)g->id * 1000;
         if (chm_put(t, k, (uintptr_t)i, NULL) != CHM_EXISTS)
             g->bad++;
-        if ((i & 1023) == 0) {
+        if (i % GB_ROUND == GB_ROUND - 1 || i == g->ops - 1) {
             chm_stats_t st;
             chm_stats(g->m, &st);
             if (st.pending_garbage > g->max_pending)
                 g->max_pending = st.pending_garbage;
-            /* valgrind runs one thread at a time: without a yield, the
-             * other worker, switched out inside its section, held every
-             * grace period through this one's whole run (50001 pending of
-             * a bound of 50000 in CI).  Between operations, so unpinned. */
-            sched_yield();
+            /* between operations, so unpinned while it waits */
+            pthread_barrier_wait(g->round_end);
         }
     }
     chm_thread_leave(t);
     return NULL;
 }
 
-static void run_garbage_bounded(int nthreads, uint64_t bound)
+static void run_garbage_bounded(int nthreads)
 {
     const chm_type ty = {.val_free = int_val_free};
     atomic_store(&int_val_frees, 0);
@@ -554,21 +565,26 @@ static void run_garbage_bounded(int nthreads, uint64_t bound)
         CHECK_EQ_INT(chm_put(t, k, 0, NULL), CHM_OK);
     struct gb g[4];
     pthread_t th[4];
+    pthread_barrier_t round_end;
+    pthread_barrier_init(&round_end, NULL, (unsigned)nthreads);
+    /* every worker the same count, so all meet at every barrier */
     long ops = (long)scaled(1000000, 100000) / nthreads;
+    uint64_t bound = (uint64_t)GB_ROUNDS_PENDING * GB_ROUND * (uint64_t)nthreads;
     for (int i = 0; i < nthreads; i++) {
-        g[i] = (struct gb){.m = m, .id = i, .ops = ops};
+        g[i] = (struct gb){.m = m, .round_end = &round_end, .id = i, .ops = ops};
         pthread_create(&th[i], NULL, gb_worker, &g[i]);
     }
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&round_end);
     uint64_t maxp = 0;
     for (int i = 0; i < nthreads; i++) {
         CHECK_EQ_INT(g[i].bad, 0);
         if (g[i].max_pending > maxp)
             maxp = g[i].max_pending;
     }
-    printf("#   %d thread(s): max pending garbage %llu\n", nthreads,
-           (unsigned long long)maxp);
+    printf("#   %d thread(s): max pending garbage %llu (bound %llu)\n", nthreads,
+           (unsigned long long)maxp, (unsigned long long)bound);
     CHECK_LT_U64(maxp, bound);
     /* the workers left: each leave waited for a grace period */
     chm_stats_t st;
@@ -587,15 +603,8 @@ static void run_garbage_bounded(int nthreads, uint64_t bound)
 
 static void test_garbage_bounded(void)
 {
-    /* one thread: nobody else holds a section, so its own polls free its
-     * garbage right away */
-    run_garbage_bounded(1, 10000);
-    /* two threads: a thread preempted inside its (short) section holds up
-     * everybody's garbage for a time slice, so the peak depends on the
-     * scheduler (hundreds to ~100k objects observed on a loaded 2-core
-     * box); only require that reclamation keeps up while both run, i.e.
-     * that most garbage is freed before the threads leave */
-    run_garbage_bounded(2, (uint64_t)scaled(1000000, 100000) / 2);
+    run_garbage_bounded(1);
+    run_garbage_bounded(2);
 }
 
 /* ---- join / leave cycles ---------------------------------------------------- */
