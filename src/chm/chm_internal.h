@@ -60,6 +60,19 @@ static inline size_t chm_bins_for_entries(size_t c)
     return c + 1;
 }
 
+/* The table (a power of two of bins, at most CHM_MAX_CAPACITY) that holds
+ * c entries without growing: chm_new's first table and chm_reserve's
+ * target. */
+static inline size_t chm_table_bins_for(size_t c)
+{
+    if (c >= CHM_MAX_CAPACITY / 2)
+        return CHM_MAX_CAPACITY;
+    size_t want = chm_bins_for_entries(c), n = 1;
+    while (n < want)
+        n <<= 1;
+    return n;
+}
+
 /* What a node is.  Java encodes this in negative hash values (MOVED,
  * TREEBIN, RESERVED); a separate field keeps our 64-bit hashes whole. */
 enum chm_kind {

@@ -100,12 +100,7 @@ static size_t chm_initial_bins(size_t capacity)
 {
     if (capacity == 0)
         return CHM_DEFAULT_CAPACITY;
-    if (capacity >= CHM_MAX_CAPACITY / 2)
-        return CHM_MAX_CAPACITY;
-    size_t want = chm_bins_for_entries(capacity), n = 2;
-    while (n < want)
-        n <<= 1;
-    return n;
+    return chm_table_bins_for(capacity);
 }
 
 chm_t *chm_new(const chm_type *type, size_t initial_capacity)

@@ -722,22 +722,10 @@ void chm_add_count(chm_thread_t *t, int64_t delta, long check)
     }
 }
 
-static size_t chm_table_size_for(size_t c)
-{
-    if (c >= CHM_MAX_CAPACITY)
-        return CHM_MAX_CAPACITY;
-    size_t n = 1;
-    while (n < c)
-        n <<= 1;
-    return n;
-}
-
 int chm_try_presize(chm_thread_t *t, size_t size)
 {
     chm_t *m = t->map;
-    size_t c = size >= CHM_MAX_CAPACITY / 2
-                   ? CHM_MAX_CAPACITY
-                   : chm_table_size_for(chm_bins_for_entries(size));
+    size_t c = chm_table_bins_for(size);
     for (;;) {
         int64_t sc = atomic_load_explicit(&m->size_ctl, memory_order_seq_cst);
         chm_table_t *tab = atomic_load_explicit(&m->table,
