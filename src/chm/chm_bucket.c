@@ -313,8 +313,6 @@ uint64_t chm_bucket_hash(const chm_t *m, const chm_bucket_t *b, unsigned s)
     return chm_hash_key(m, b->slot[s].key);
 }
 
-/* Free the keys and values of b's slots in `slots`. */
-
 void chm_bucket_free_now(const chm_t *m, chm_bucket_t *b)
 {
     chm_bucket_drop(m, b, atomic_load_explicit(&b->h.live,
